@@ -1,0 +1,22 @@
+# Finds every third-party library toonreid links. All come from Debian packages
+# (see scripts/install_deps.sh); a CUDA build points CMAKE_PREFIX_PATH at another LibTorch.
+find_package(Torch REQUIRED)
+find_package(Threads REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(PNG REQUIRED)
+find_package(SQLite3 REQUIRED)
+
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
+
+# OpenCV: only core and imgproc. Debian ships OpenCVConfig.cmake only with the
+# full libopencv-dev (which pulls imgcodecs and GDAL), so find the two modules directly.
+find_path(OPENCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
+find_library(OPENCV_CORE_LIB opencv_core REQUIRED)
+find_library(OPENCV_IMGPROC_LIB opencv_imgproc REQUIRED)
+add_library(toonreid_opencv INTERFACE)
+target_include_directories(toonreid_opencv SYSTEM INTERFACE ${OPENCV_INCLUDE_DIR})
+target_link_libraries(toonreid_opencv INTERFACE ${OPENCV_IMGPROC_LIB} ${OPENCV_CORE_LIB})

@@ -1,0 +1,37 @@
+// toonreid <command> [options]: the command-line front end of the toonreid library.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/runtime.h"
+
+int main(int argc, char** argv) {
+  using namespace toonreid;
+  CLI::App app{"toonreid: face recognition across cartoons, caricatures and photos"};
+  app.set_version_flag("--version", "toonreid 0.1.0");
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags (--quiet, -v) may also follow the sub-command
+  cli::Context ctx;
+  app.add_flag("-q,--quiet", ctx.quiet, "No progress bars; log warnings and errors only");
+  app.add_flag("-v,--verbose", ctx.verbosity, "Debug logging");
+  app.parse_complete_callback([&] { configure_logging(ctx.quiet ? -1 : ctx.verbosity > 0 ? 1 : 0); });
+
+  cli::add_config_command(app, ctx);
+  cli::add_data_command(app, ctx);
+  cli::add_synth_command(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << "\n";
+    return 2;
+  }
+  return ctx.exit_code;
+}

@@ -1,0 +1,21 @@
+#include "cli/schema.h"
+
+#include "core/runtime.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "data/transforms.h"
+
+namespace toonreid {
+
+ConfigSchema toonreid_schema() {
+  ConfigSchema schema;
+  add_run_options(schema);
+  add_data_options(schema);
+  add_input_options(schema);
+  add_sampler_options(schema);
+  add_loader_options(schema);
+  return schema;
+}
+
+}  // namespace toonreid

@@ -1,0 +1,19 @@
+// Writing files so that a crash never leaves a half-written file behind: data goes
+// to a temporary file in the same folder, is flushed, then renamed over the target.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <string_view>
+
+namespace toonreid {
+
+// Calls write(stream) on a temporary file next to `path`, then renames it to `path`.
+// If write throws, the temporary file is removed and `path` is left untouched.
+void write_file_atomically(const std::filesystem::path& path,
+                           const std::function<void(std::ostream&)>& write);
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+}  // namespace toonreid

@@ -1,0 +1,56 @@
+// Helpers shared by the tests: temporary folders and small image files.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+namespace toonreid::testing {
+
+// A fresh folder under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() / ("toonreid_test_" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// A colourful test pattern, w x h, RGB.
+inline cv::Mat test_pattern(int w, int h, int seed = 0) {
+  cv::Mat m(h, w, CV_8UC3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      m.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>((x * 255) / w), static_cast<uchar>((y * 255) / h),
+                                        static_cast<uchar>((x + y + seed * 37) % 256));
+  return m;
+}
+
+inline std::string source_dir() { return TOONREID_SOURCE_DIR; }
+
+// ../shared/data/cavi beside the project checkout, when present.
+inline std::filesystem::path cavi_root() {
+  return std::filesystem::path(TOONREID_SOURCE_DIR) / ".." / "shared" / "data" / "cavi";
+}
+
+}  // namespace toonreid::testing
