@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "data/image_io.h"
-#include "data/transforms.h"
+#include "data/transforms.h"  // Resize
 
 namespace toonreid {
 

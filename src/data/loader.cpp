@@ -14,7 +14,6 @@ namespace toonreid {
 BatchLoader::BatchLoader(Dataset data, std::vector<int> labels, TransformPipeline transforms, LoaderOptions options)
     : data_(std::move(data)), labels_(std::move(labels)), transforms_(std::move(transforms)), options_(options) {
   if (labels_.size() != data_.size()) throw Error("BatchLoader: one label per record is needed");
-  if (transforms_.height <= 0 || transforms_.width <= 0) throw Error("BatchLoader: the pipeline must resize");
   if (options_.workers <= 0) {
     inline_decoder_ = std::make_unique<ImageDecoder>();
     return;
@@ -51,36 +50,35 @@ void BatchLoader::start_epoch(std::vector<BatchIndices> batches, std::uint64_t e
   work_cv_.notify_all();
 }
 
+at::Tensor BatchLoader::acquire_images(long n) const {
+  const long h = transforms_.height(), w = transforms_.width();
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  // Free when only the pool references the tensor and its storage (no views alive).
+  for (const auto& t : pool_)
+    if (t.size(0) == n && t.use_count() == 1 && t.storage().use_count() == 1) return t;
+  at::Tensor fresh = at::empty({n, 3, h, w}, at::kFloat);
+  const std::size_t limit = static_cast<std::size_t>(std::max(1, options_.prefetch) + options_.workers + 2);
+  if (pool_.size() < limit) pool_.push_back(fresh);
+  return fresh;
+}
+
 Batch BatchLoader::build(const BatchIndices& indices, std::size_t batch_number, std::uint64_t epoch,
                          ImageDecoder& decoder) const {
-  const int h = transforms_.height, w = transforms_.width;
+  const long n = static_cast<long>(indices.size());
   Batch batch;
   batch.indices = indices;
-  batch.images = at::empty({static_cast<long>(indices.size()), 3, h, w}, at::kFloat);
-  batch.labels = at::empty({static_cast<long>(indices.size())}, at::kLong);
-  batch.domains = at::empty({static_cast<long>(indices.size())}, at::kLong);
+  batch.images = acquire_images(n);
+  batch.labels = at::empty({n}, at::kLong);
+  batch.domains = at::empty({n}, at::kLong);
   float* out = batch.images.data_ptr<float>();
   auto* labels = batch.labels.data_ptr<int64_t>();
   auto* domains = batch.domains.data_ptr<int64_t>();
-  const std::size_t plane = static_cast<std::size_t>(h) * w;
+  const std::size_t image_floats = 3 * static_cast<std::size_t>(transforms_.height()) * transforms_.width();
   for (std::size_t slot = 0; slot < indices.size(); ++slot) {
     const ImageRecord& record = data_[indices[slot]];
     Rng rng(derive_seed(options_.seed, {epoch, batch_number, slot}));
-    cv::Mat rgb = decoder.read(record.path, w, h);
-    cv::Mat x = transforms_(rgb, rng);
-    if (x.type() != CV_32FC3 || x.rows != h || x.cols != w)
-      throw Error("transform pipeline produced a wrong image for " + record.path.string());
-    // HWC -> CHW into the batch tensor.
-    float* dst = out + slot * 3 * plane;
-    for (int y = 0; y < h; ++y) {
-      const float* src = x.ptr<float>(y);
-      for (int xx = 0; xx < w; ++xx) {
-        const std::size_t o = static_cast<std::size_t>(y) * w + xx;
-        dst[o] = src[3 * xx];
-        dst[plane + o] = src[3 * xx + 1];
-        dst[2 * plane + o] = src[3 * xx + 2];
-      }
-    }
+    cv::Mat rgb = decoder.read(record.path, transforms_.width(), transforms_.height());
+    transforms_.run(rgb, rng, out + slot * image_floats);
     labels[slot] = labels_[indices[slot]];
     domains[slot] = static_cast<int64_t>(record.domain);
   }

@@ -1,7 +1,9 @@
 // Turns batches of record indices into tensors on worker threads.
 //
 // Each worker owns its JPEG decoder and builds whole batches (decode at reduced scale
-// when possible -> transforms -> copy into a [B, 3, H, W] float tensor). Up to
+// when possible -> transforms writing straight into a [B, 3, H, W] float tensor). Batch
+// tensors are recycled once the consumer has dropped every reference to them, so a
+// steady-state epoch allocates no new batch memory (fresh pages cost page faults). Up to
 // `prefetch` batches are prepared ahead of the consumer, and batches come out in
 // sampler order whatever the thread timing. With workers = 0 the consumer's thread
 // builds each batch itself.
@@ -60,6 +62,8 @@ class BatchLoader {
   Batch build(const BatchIndices& indices, std::size_t batch_number, std::uint64_t epoch,
               class ImageDecoder& decoder) const;
   void worker_loop();
+  // A [n, 3, H, W] tensor from the recycling pool, or a new one.
+  at::Tensor acquire_images(long n) const;
   void stop_workers();
 
   Dataset data_;
@@ -79,6 +83,8 @@ class BatchLoader {
   std::condition_variable work_cv_, ready_cv_;
   std::vector<std::thread> threads_;
   std::unique_ptr<class ImageDecoder> inline_decoder_;
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<at::Tensor> pool_;
 };
 
 // Declares the `loader` section's options.

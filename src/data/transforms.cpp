@@ -53,42 +53,40 @@ std::string RandomHorizontalFlip::describe() const { return "RandomHorizontalFli
 
 cv::Mat PadRandomCrop::apply(const cv::Mat& image, Rng& rng) const {
   if (padding_ <= 0) return image;
-  cv::Mat padded;
-  cv::copyMakeBorder(image, padded, padding_, padding_, padding_, padding_, cv::BORDER_CONSTANT, cv::Scalar::all(0));
-  int x = static_cast<int>(rng.integer(0, 2 * padding_));
-  int y = static_cast<int>(rng.integer(0, 2 * padding_));
-  return padded(cv::Rect(x, y, image.cols, image.rows)).clone();
+  // Crop offset in the padded image, as a shift of the original: dx, dy in [-pad, pad].
+  const int dx = static_cast<int>(rng.integer(0, 2 * padding_)) - padding_;
+  const int dy = static_cast<int>(rng.integer(0, 2 * padding_)) - padding_;
+  cv::Mat out(image.size(), image.type(), cv::Scalar::all(0));
+  const cv::Rect src_rect = cv::Rect(dx, dy, image.cols, image.rows) & cv::Rect(0, 0, image.cols, image.rows);
+  if (src_rect.area() > 0)
+    image(src_rect).copyTo(out(cv::Rect(src_rect.x - dx, src_rect.y - dy, src_rect.width, src_rect.height)));
+  return out;
 }
 
 std::string PadRandomCrop::describe() const { return "PadRandomCrop(pad=" + std::to_string(padding_) + ")"; }
 
-Normalize::Normalize(std::vector<double> mean, std::vector<double> std) : mean_(std::move(mean)), std_(std::move(std)) {
-  if (mean_.size() != 3 || std_.size() != 3) throw Error("Normalize: mean and std need 3 values");
-}
-
-cv::Mat Normalize::apply(const cv::Mat& image, Rng&) const {
-  if (image.type() != CV_8UC3) throw Error("Normalize expects an 8-bit RGB image");
-  // One fused pass: out = x * a + b with a = 1/(255 std), b = -mean/std.
-  cv::Mat out(image.rows, image.cols, CV_32FC3);
+void normalize_to_chw(const cv::Mat& rgb8, const std::vector<double>& mean, const std::vector<double>& std,
+                      float* chw) {
+  if (rgb8.type() != CV_8UC3) throw Error("normalisation expects an 8-bit RGB image");
+  // One fused pass: out = x * a + b with a = 1/(255 std), b = -mean/std, HWC -> CHW.
   float a[3], b[3];
   for (int c = 0; c < 3; ++c) {
-    a[c] = static_cast<float>(1.0 / (255.0 * std_[c]));
-    b[c] = static_cast<float>(-mean_[c] / std_[c]);
+    a[c] = static_cast<float>(1.0 / (255.0 * std[c]));
+    b[c] = static_cast<float>(-mean[c] / std[c]);
   }
-  for (int y = 0; y < image.rows; ++y) {
-    const std::uint8_t* src = image.ptr<std::uint8_t>(y);
-    float* dst = out.ptr<float>(y);
-    for (int x = 0; x < image.cols * 3; x += 3)
-      for (int c = 0; c < 3; ++c) dst[x + c] = src[x + c] * a[c] + b[c];
+  const std::size_t plane = rgb8.total();
+  float* r = chw;
+  float* g = chw + plane;
+  float* bl = chw + 2 * plane;
+  for (int y = 0; y < rgb8.rows; ++y) {
+    const std::uint8_t* src = rgb8.ptr<std::uint8_t>(y);
+    const std::size_t row = static_cast<std::size_t>(y) * rgb8.cols;
+    for (int x = 0; x < rgb8.cols; ++x) {
+      r[row + x] = src[3 * x] * a[0] + b[0];
+      g[row + x] = src[3 * x + 1] * a[1] + b[1];
+      bl[row + x] = src[3 * x + 2] * a[2] + b[2];
+    }
   }
-  return out;
-}
-
-std::string Normalize::describe() const {
-  std::ostringstream s;
-  s << "Normalize(mean=[" << mean_[0] << "," << mean_[1] << "," << mean_[2] << "], std=[" << std_[0] << ","
-    << std_[1] << "," << std_[2] << "])";
-  return s.str();
 }
 
 RandomErasing::RandomErasing(double prob, double area_min, double area_max, double aspect_min, double aspect_max,
@@ -99,31 +97,28 @@ RandomErasing::RandomErasing(double prob, double area_min, double area_max, doub
     throw Error("RandomErasing: ranges must be [low, high] with low <= high and aspect > 0");
 }
 
-cv::Mat RandomErasing::apply(const cv::Mat& image, Rng& rng) const {
-  if (!rng.chance(prob_)) return image;
-  cv::Mat out = image.clone();
-  const double area = static_cast<double>(image.rows) * image.cols;
+void RandomErasing::apply(float* chw, int height, int width, Rng& rng) const {
+  if (!rng.chance(prob_)) return;
+  const double area = static_cast<double>(height) * width;
+  const std::size_t plane = static_cast<std::size_t>(height) * width;
   // As in the paper: retry a few times until the rectangle fits inside the image.
   for (int attempt = 0; attempt < 100; ++attempt) {
     double target = rng.uniform(area_min_, area_max_) * area;
     double aspect = std::exp(rng.uniform(std::log(aspect_min_), std::log(aspect_max_)));
     int h = static_cast<int>(std::lround(std::sqrt(target * aspect)));
     int w = static_cast<int>(std::lround(std::sqrt(target / aspect)));
-    if (w <= 0 || h <= 0 || w >= image.cols || h >= image.rows) continue;
-    int x = static_cast<int>(rng.integer(0, image.cols - w));
-    int y = static_cast<int>(rng.integer(0, image.rows - h));
-    cv::Mat roi = out(cv::Rect(x, y, w, h));
-    if (fill_ == ErasingFill::Mean) {
-      roi.setTo(cv::Scalar::all(0));
-    } else {
-      for (int r = 0; r < h; ++r) {
-        float* p = roi.ptr<float>(r);
-        for (int i = 0; i < w * roi.channels(); ++i) p[i] = static_cast<float>(rng.normal());
+    if (w <= 0 || h <= 0 || w >= width || h >= height) continue;
+    int x0 = static_cast<int>(rng.integer(0, width - w));
+    int y0 = static_cast<int>(rng.integer(0, height - h));
+    for (int c = 0; c < 3; ++c)
+      for (int y = y0; y < y0 + h; ++y) {
+        float* p = chw + c * plane + static_cast<std::size_t>(y) * width + x0;
+        if (fill_ == ErasingFill::Mean) std::fill(p, p + w, 0.0f);
+        else
+          for (int i = 0; i < w; ++i) p[i] = static_cast<float>(rng.normal());
       }
-    }
     break;
   }
-  return out;
 }
 
 std::string RandomErasing::describe() const {
@@ -133,15 +128,40 @@ std::string RandomErasing::describe() const {
   return s.str();
 }
 
-cv::Mat TransformPipeline::operator()(const cv::Mat& rgb8, Rng& rng) const {
+TransformPipeline::TransformPipeline(int height, int width, std::vector<double> mean, std::vector<double> std)
+    : height_(height), width_(width), mean_(std::move(mean)), std_(std::move(std)) {
+  if (height <= 0 || width <= 0) throw Error("transform pipeline: output size must be positive");
+  if (mean_.size() != 3 || std_.size() != 3) throw Error("transform pipeline: mean and std need 3 values");
+}
+
+cv::Mat TransformPipeline::run_image_steps(const cv::Mat& rgb8, Rng& rng) const {
   cv::Mat x = rgb8;
-  for (const auto& t : steps_) x = t->apply(x, rng);
+  for (const auto& t : image_steps_) x = t->apply(x, rng);
+  if (x.rows != height_ || x.cols != width_ || x.type() != CV_8UC3)
+    throw Error("transform pipeline: the image steps must end at " + std::to_string(height_) + "x" +
+                std::to_string(width_) + " RGB (is a Resize missing?)");
   return x;
+}
+
+void TransformPipeline::run(const cv::Mat& rgb8, Rng& rng, float* chw) const {
+  normalize_to_chw(run_image_steps(rgb8, rng), mean_, std_, chw);
+  for (const auto& t : tensor_steps_) t->apply(chw, height_, width_, rng);
+}
+
+std::vector<float> TransformPipeline::run(const cv::Mat& rgb8, Rng& rng) const {
+  std::vector<float> out(3 * static_cast<std::size_t>(height_) * width_);
+  run(rgb8, rng, out.data());
+  return out;
 }
 
 std::string TransformPipeline::describe() const {
   std::string s;
-  for (const auto& t : steps_) s += (s.empty() ? "" : " -> ") + t->describe();
+  for (const auto& t : image_steps_) s += (s.empty() ? "" : " -> ") + t->describe();
+  std::ostringstream n;
+  n << "Normalize(mean=[" << mean_[0] << "," << mean_[1] << "," << mean_[2] << "], std=[" << std_[0] << ","
+    << std_[1] << "," << std_[2] << "])";
+  s += (s.empty() ? "" : " -> ") + n.str();
+  for (const auto& t : tensor_steps_) s += " -> " + t->describe();
   return s;
 }
 
@@ -175,19 +195,16 @@ TransformPipeline make_transforms(const Config& config, bool train) {
   if (area[0] > area[1]) throw ConfigError(config.describe("input.erasing.area") + ": min must not exceed max");
   if (aspect[0] > aspect[1]) throw ConfigError(config.describe("input.erasing.aspect") + ": min must not exceed max");
 
-  TransformPipeline p;
-  p.height = static_cast<int>(size[0]);
-  p.width = static_cast<int>(size[1]);
+  TransformPipeline p(static_cast<int>(size[0]), static_cast<int>(size[1]), mean, std);
   // Letterbox bars take the mean colour, so after normalisation they are zero.
   cv::Scalar fill(std::lround(mean[0] * 255), std::lround(mean[1] * 255), std::lround(mean[2] * 255));
   ResizeMode mode = config.get_string("input.resize") == "letterbox" ? ResizeMode::Letterbox : ResizeMode::Stretch;
-  p.add(std::make_unique<Resize>(p.height, p.width, mode, fill));
+  p.add(std::make_unique<Resize>(p.height(), p.width(), mode, fill));
   if (train) {
     if (double f = config.get_float("input.flip_prob"); f > 0) p.add(std::make_unique<RandomHorizontalFlip>(f));
     if (long long pad = config.get_int("input.padding"); pad > 0)
       p.add(std::make_unique<PadRandomCrop>(static_cast<int>(pad)));
   }
-  p.add(std::make_unique<Normalize>(mean, std));
   if (train) {
     if (double e = config.get_float("input.erasing.prob"); e > 0)
       p.add(std::make_unique<RandomErasing>(

@@ -27,14 +27,14 @@ TEST(Transforms, TrainAndTestPipelinesProduceNormalisedTensorsOfTheInputSize) {
   TransformPipeline train = make_transforms(c, true), test = make_transforms(c, false);
   EXPECT_EQ(train.size(), 5u);  // resize, flip, pad-crop, normalise, erasing
   EXPECT_EQ(test.size(), 2u);   // resize, normalise
+  EXPECT_NE(train.describe().find("RandomErasing"), std::string::npos);
   Rng rng(1);
   for (const auto* p : {&train, &test}) {
-    cv::Mat out = (*p)(test_pattern(160, 120), rng);
-    EXPECT_EQ(out.type(), CV_32FC3);
-    EXPECT_EQ(out.rows, 96);
-    EXPECT_EQ(out.cols, 64);
-    EXPECT_EQ(p->height, 96);
-    EXPECT_EQ(p->width, 64);
+    std::vector<float> out = p->run(test_pattern(160, 120), rng);
+    EXPECT_EQ(out.size(), 3u * 96 * 64);
+    EXPECT_EQ(p->height(), 96);
+    EXPECT_EQ(p->width(), 64);
+    EXPECT_EQ(p->run_image_steps(test_pattern(50, 70), rng).size(), cv::Size(64, 96));
   }
   Config off = make_config(schema, {"input.flip_prob=0", "input.padding=0", "input.erasing.prob=0"});
   EXPECT_EQ(make_transforms(off, true).size(), 2u);
@@ -46,19 +46,24 @@ TEST(Transforms, SameSeedSameOutputDifferentSeedDifferentOutput) {
   TransformPipeline train = make_transforms(c, true);
   cv::Mat img = test_pattern(80, 80);
   Rng a(42), b(42), other(43);
-  cv::Mat xa = train(img, a), xb = train(img, b), xo = train(img, other);
-  EXPECT_TRUE(same(xa, xb));
-  EXPECT_FALSE(same(xa, xo));
+  std::vector<float> xa = train.run(img, a), xb = train.run(img, b), xo = train.run(img, other);
+  EXPECT_EQ(xa, xb);
+  EXPECT_NE(xa, xo);
 }
 
-TEST(Transforms, NormalizeAppliesMeanAndStd) {
-  Normalize n({0.5, 0.25, 0.0}, {0.5, 0.25, 1.0});
-  cv::Mat img(1, 1, CV_8UC3, cv::Scalar(255, 0, 51));
+TEST(Transforms, NormalizeAppliesMeanAndStdAndWritesChannelPlanes) {
+  TransformPipeline p(1, 2, {0.5, 0.25, 0.0}, {0.5, 0.25, 1.0});
+  cv::Mat img(1, 2, CV_8UC3, cv::Scalar(255, 0, 51));
+  img.at<cv::Vec3b>(0, 1) = cv::Vec3b(0, 255, 0);
   Rng rng(0);
-  cv::Vec3f v = n.apply(img, rng).at<cv::Vec3f>(0, 0);
+  std::vector<float> v = p.run(img, rng);  // CHW: R0 R1 G0 G1 B0 B1
+  ASSERT_EQ(v.size(), 6u);
   EXPECT_NEAR(v[0], 1.0, 1e-6);
   EXPECT_NEAR(v[1], -1.0, 1e-6);
-  EXPECT_NEAR(v[2], 0.2, 1e-6);
+  EXPECT_NEAR(v[2], -1.0, 1e-6);
+  EXPECT_NEAR(v[3], 3.0, 1e-6);
+  EXPECT_NEAR(v[4], 0.2, 1e-6);
+  EXPECT_NEAR(v[5], 0.0, 1e-6);
 }
 
 TEST(Transforms, FlipWithProbabilityOneMirrors) {
@@ -71,7 +76,7 @@ TEST(Transforms, FlipWithProbabilityOneMirrors) {
   EXPECT_TRUE(same(never.apply(img, rng), img));
 }
 
-TEST(Transforms, PadCropKeepsSizeAndShiftsContent) {
+TEST(Transforms, PadCropIsAShiftWithZeroFill) {
   PadRandomCrop crop(4);
   cv::Mat img = test_pattern(20, 16);
   bool shifted = false;
@@ -79,6 +84,13 @@ TEST(Transforms, PadCropKeepsSizeAndShiftsContent) {
     Rng rng(static_cast<std::uint64_t>(seed));
     cv::Mat out = crop.apply(img, rng);
     ASSERT_EQ(out.size(), img.size());
+    // The same as padding with zeros and cropping at the offset the shift implies.
+    cv::Mat padded;
+    cv::copyMakeBorder(img, padded, 4, 4, 4, 4, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+    bool matched = false;
+    for (int y = 0; y <= 8 && !matched; ++y)
+      for (int x = 0; x <= 8 && !matched; ++x) matched = same(padded(cv::Rect(x, y, 20, 16)), out);
+    EXPECT_TRUE(matched) << seed;
     shifted |= !same(out, img);
   }
   EXPECT_TRUE(shifted);
@@ -86,15 +98,15 @@ TEST(Transforms, PadCropKeepsSizeAndShiftsContent) {
 
 TEST(Transforms, ErasingCoversAnAreaWithinRange) {
   RandomErasing erase(1.0, 0.1, 0.2, 0.5, 2.0, ErasingFill::Mean);
-  cv::Mat img(100, 100, CV_32FC3, cv::Scalar::all(1.0));
   for (int seed = 0; seed < 30; ++seed) {
+    std::vector<float> img(3 * 100 * 100, 1.0f);
     Rng rng(static_cast<std::uint64_t>(seed));
-    cv::Mat out = erase.apply(img, rng);
-    std::vector<cv::Mat> ch;
-    cv::split(out, ch);
-    double erased = 1.0 - cv::countNonZero(ch[0]) / 10000.0;
-    EXPECT_GE(erased, 0.09);
-    EXPECT_LE(erased, 0.21);
+    erase.apply(img.data(), 100, 100, rng);
+    for (int c = 0; c < 3; ++c) {
+      double erased = std::count(img.begin() + c * 10000, img.begin() + (c + 1) * 10000, 0.0f) / 10000.0;
+      EXPECT_GE(erased, 0.09);
+      EXPECT_LE(erased, 0.21);
+    }
   }
   EXPECT_THROW(RandomErasing(1.0, 0.5, 0.1, 0.3, 3.0, ErasingFill::Mean), Error);
 }
