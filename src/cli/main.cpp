@@ -16,7 +16,11 @@ int main(int argc, char** argv) {
   cli::Context ctx;
   app.add_flag("-q,--quiet", ctx.quiet, "No progress bars; log warnings and errors only");
   app.add_flag("-v,--verbose", ctx.verbosity, "Debug logging");
-  app.parse_complete_callback([&] { configure_logging(ctx.quiet ? -1 : ctx.verbosity > 0 ? 1 : 0); });
+  app.parse_complete_callback([&] {
+    configure_logging(ctx.quiet ? -1 : ctx.verbosity > 0 ? 1 : 0);
+    // Debian's LibTorch starts with one thread; commands that load a config apply run.threads.
+    set_compute_threads(0);
+  });
 
   cli::add_config_command(app, ctx);
   cli::add_data_command(app, ctx);
