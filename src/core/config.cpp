@@ -3,7 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -231,7 +230,6 @@ void Config::apply_override(const std::string& assignment) {
 
 std::string Config::to_yaml(bool with_docs) const {
   std::ostringstream out;
-  std::string section;
   std::vector<std::string> open;  // nested path currently open
   for (const auto& o : schema_->options()) {
     // Split "a.b.c" into path components.
