@@ -1,5 +1,6 @@
-// Precompiled header of the toonreid library, tests and tools: the heavy third-party
-// headers (LibTorch's ATen above all) are parsed once per build instead of per file.
+// Precompiled header for files that do not use LibTorch: the standard library and the
+// light third-party headers. Files that include <torch/...> or <ATen/...> get
+// pch_torch.h instead (the build sorts files by their includes, cmake/PchGroups.cmake).
 #pragma once
 
 #include <algorithm>
@@ -12,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>

@@ -1,0 +1,55 @@
+# Sorting sources into two precompiled-header groups. LibTorch's headers are huge: a
+# precompiled header holding them takes seconds to load in every file that uses it, so
+# only files that include <torch/...> or <ATen/...>, directly or through the project's
+# own headers, get it.
+
+# Sets `out` to TRUE when `file` or a project header it includes (resolved against
+# `roots`) includes LibTorch.
+function(toonreid_uses_torch file roots depth out)
+  file(STRINGS ${file} lines REGEX "^#include [<\"]")
+  foreach(line ${lines})
+    if(line MATCHES "#include <(torch|ATen)/")
+      set(${out} TRUE PARENT_SCOPE)
+      return()
+    endif()
+  endforeach()
+  if(depth GREATER 0)
+    math(EXPR next "${depth} - 1")
+    foreach(line ${lines})
+      if(line MATCHES "#include \"([^\"]+)\"")
+        foreach(root ${roots})
+          if(EXISTS ${root}/${CMAKE_MATCH_1})
+            toonreid_uses_torch(${root}/${CMAKE_MATCH_1} "${roots}" ${next} found)
+            if(found)
+              set(${out} TRUE PARENT_SCOPE)
+              return()
+            endif()
+          endif()
+        endforeach()
+      endif()
+    endforeach()
+  endif()
+  set(${out} FALSE PARENT_SCOPE)
+endfunction()
+
+# Two object libraries named <prefix>_plain and <prefix>_torch built from `sources`;
+# `deps` are their usage requirements.
+function(toonreid_add_pch_groups prefix sources deps)
+  set(roots ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  set(torch_files)
+  set(plain_files)
+  foreach(f ${sources})
+    toonreid_uses_torch(${f} "${roots}" 3 uses)
+    if(uses)
+      list(APPEND torch_files ${f})
+    else()
+      list(APPEND plain_files ${f})
+    endif()
+  endforeach()
+  add_library(${prefix}_plain OBJECT ${plain_files})
+  add_library(${prefix}_torch OBJECT ${torch_files})
+  foreach(t ${prefix}_plain ${prefix}_torch)
+    target_link_libraries(${t} PUBLIC ${deps})
+    target_compile_options(${t} PRIVATE -Wall -Wextra)
+  endforeach()
+endfunction()

@@ -1,0 +1,39 @@
+#include "model/backbone.h"
+
+#include "core/error.h"
+#include "model/resnet.h"
+
+namespace toonreid {
+
+const std::map<std::string, BackboneFactory>& backbone_factories() {
+  // Immutable table of constructors, built once.
+  static const std::map<std::string, BackboneFactory> factories = {
+      {"resnet18", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{false, {2, 2, 2, 2}, false}, o.last_stride); }},
+      {"resnet34", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{false, {3, 4, 6, 3}, false}, o.last_stride); }},
+      {"resnet50", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 6, 3}, false}, o.last_stride); }},
+      {"resnet101", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 23, 3}, false}, o.last_stride); }},
+      {"resnet50_ibn_a", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 6, 3}, true}, o.last_stride); }},
+      {"resnet101_ibn_a", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 23, 3}, true}, o.last_stride); }},
+  };
+  return factories;
+}
+
+std::vector<std::string> backbone_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, factory] : backbone_factories()) names.push_back(name);
+  return names;
+}
+
+std::shared_ptr<Backbone> make_backbone(const BackboneOptions& options) {
+  auto it = backbone_factories().find(options.name);
+  if (it == backbone_factories().end()) {
+    std::string known;
+    for (const auto& n : backbone_names()) known += (known.empty() ? "" : ", ") + n;
+    throw ConfigError("unknown backbone '" + options.name + "' (known: " + known + ")");
+  }
+  if (options.last_stride != 1 && options.last_stride != 2)
+    throw ConfigError("backbone last_stride must be 1 or 2, got " + std::to_string(options.last_stride));
+  return it->second(options);
+}
+
+}  // namespace toonreid
