@@ -1,6 +1,7 @@
 #include "model/backbone.h"
 
 #include "core/error.h"
+#include "model/dlib_resnet.h"
 #include "model/resnet.h"
 
 namespace toonreid {
@@ -13,6 +14,8 @@ const std::map<std::string, BackboneFactory>& backbone_factories() {
       {"resnet50", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 6, 3}, false}, o.last_stride); }},
       {"resnet101", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 23, 3}, false}, o.last_stride); }},
       {"resnet50_ibn_a", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 6, 3}, true}, o.last_stride); }},
+      // dlib's face embedder: fixed strides (last_stride does not apply), 150x150 input.
+      {"dlib_resnet", [](const BackboneOptions&) { return std::make_shared<DlibResNet>(true); }},
       {"resnet101_ibn_a", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 23, 3}, true}, o.last_stride); }},
   };
   return factories;

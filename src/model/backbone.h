@@ -34,7 +34,8 @@ class Backbone : public torch::nn::Module {
 using BackboneFactory = std::function<std::shared_ptr<Backbone>(const BackboneOptions&)>;
 
 // Every backbone toonreid knows, by name: resnet18, resnet34, resnet50, resnet101,
-// resnet50_ibn_a, resnet101_ibn_a.
+// resnet50_ibn_a, resnet101_ibn_a, dlib_resnet (architecture only: weights are loaded
+// separately, see faceapi_weights.h).
 const std::map<std::string, BackboneFactory>& backbone_factories();
 std::vector<std::string> backbone_names();
 

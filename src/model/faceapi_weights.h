@@ -1,0 +1,21 @@
+// Imports the weights of face-api's FaceRecognitionNet (dlib's ResNet) into DlibResNet:
+// a tfjs weights manifest (JSON) plus one binary file. Tensors are uint8-quantised
+// (value = q * scale + min) or float32; convolution filters are stored HWIO.
+#pragma once
+
+#include <filesystem>
+
+namespace toonreid {
+
+class DlibResNet;
+
+// `folder` holds face_recognition_model-weights_manifest.json and its .bin file (as
+// fetched by `make deps` into .cache/weights/face-api). Throws Error naming the file or
+// tensor when something is missing, mis-shaped or left unloaded.
+void load_faceapi_weights(DlibResNet& net, const std::filesystem::path& folder);
+
+// Where `make deps` puts the weights: $TOONREID_WEIGHTS_DIR/face-api if set, else
+// <project>/.cache/weights/face-api found by walking up from `start`.
+std::filesystem::path default_faceapi_folder(const std::filesystem::path& start = std::filesystem::current_path());
+
+}  // namespace toonreid
