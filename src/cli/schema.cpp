@@ -5,6 +5,7 @@
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/transforms.h"
+#include "model/reid_model.h"
 
 namespace toonreid {
 
@@ -15,6 +16,7 @@ ConfigSchema toonreid_schema() {
   add_input_options(schema);
   add_sampler_options(schema);
   add_loader_options(schema);
+  add_model_options(schema);
   return schema;
 }
 
