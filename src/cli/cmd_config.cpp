@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/schema.h"
+#include "toonreid_schema.h"
 #include "core/config.h"
 
 namespace toonreid::cli {

@@ -280,6 +280,23 @@ Config load_config(const ConfigSchema& schema, const fs::path& file, const std::
   return config;
 }
 
+Config load_config_text(const ConfigSchema& schema, const std::string& yaml_text, const std::string& source) {
+  Config config(schema);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ": invalid YAML: " + e.what());
+  }
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) throw ConfigError(source + ": the top level must be a map of options");
+  if (root[kBaseKey]) throw ConfigError(source + ": _BASE_ is only allowed in config files");
+  std::vector<std::pair<std::string, YAML::Node>> leaves;
+  flatten(schema, root, "", source, leaves);
+  for (const auto& [key, node] : leaves) config.set_from_text(key, node_text(node), source);
+  return config;
+}
+
 Config make_config(const ConfigSchema& schema, const std::vector<std::string>& overrides) {
   Config config(schema);
   for (const auto& o : overrides) config.apply_override(o);

@@ -59,6 +59,9 @@ class Config {
 Config load_config(const ConfigSchema& schema, const std::filesystem::path& file,
                    const std::vector<std::string>& overrides = {});
 
+// A configuration from YAML text (no _BASE_), e.g. the one stored in a checkpoint.
+Config load_config_text(const ConfigSchema& schema, const std::string& yaml_text, const std::string& source);
+
 // Defaults plus overrides, for commands run without a config file.
 Config make_config(const ConfigSchema& schema, const std::vector<std::string>& overrides = {});
 

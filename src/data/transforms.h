@@ -100,8 +100,8 @@ void normalize_to_chw(const cv::Mat& rgb8, const std::vector<double>& mean, cons
 class TransformPipeline {
  public:
   TransformPipeline(int height, int width, std::vector<double> mean, std::vector<double> std);
-  void add(std::unique_ptr<ImageTransform> t) { image_steps_.push_back(std::move(t)); }
-  void add(std::unique_ptr<TensorTransform> t) { tensor_steps_.push_back(std::move(t)); }
+  void add(std::shared_ptr<const ImageTransform> t) { image_steps_.push_back(std::move(t)); }
+  void add(std::shared_ptr<const TensorTransform> t) { tensor_steps_.push_back(std::move(t)); }
 
   // Runs every step; `chw` receives 3 * height * width floats.
   void run(const cv::Mat& rgb8, Rng& rng, float* chw) const;
@@ -118,8 +118,9 @@ class TransformPipeline {
  private:
   int height_, width_;
   std::vector<double> mean_, std_;
-  std::vector<std::unique_ptr<ImageTransform>> image_steps_;
-  std::vector<std::unique_ptr<TensorTransform>> tensor_steps_;
+  // Steps are immutable and shared, so pipelines copy cheaply and run on any thread.
+  std::vector<std::shared_ptr<const ImageTransform>> image_steps_;
+  std::vector<std::shared_ptr<const TensorTransform>> tensor_steps_;
 };
 
 // Declares the `input` section's options.

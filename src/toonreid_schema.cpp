@@ -1,11 +1,15 @@
-#include "cli/schema.h"
+#include "toonreid_schema.h"
 
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/transforms.h"
+#include "engine/lr_schedule.h"
+#include "engine/objective.h"
+#include "engine/trainer.h"
 #include "model/reid_model.h"
+#include "retrieval/features.h"
 
 namespace toonreid {
 
@@ -17,6 +21,10 @@ ConfigSchema toonreid_schema() {
   add_sampler_options(schema);
   add_loader_options(schema);
   add_model_options(schema);
+  add_loss_options(schema);
+  add_solver_options(schema);
+  add_train_options(schema);
+  add_test_options(schema);
   return schema;
 }
 

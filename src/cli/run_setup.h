@@ -1,0 +1,45 @@
+// What the train, extract and eval commands share: loading the config with overrides,
+// applying run.threads, opening the data set, and building a model for evaluation.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "data/dataset.h"
+#include "eval/cross_domain.h"
+#include "model/model_checkpoint.h"
+#include "model/reid_model.h"
+
+namespace toonreid::cli {
+
+class RunSetup {
+ public:
+  RunSetup(const std::string& config_file, const std::vector<std::string>& overrides);
+  const Config& config() const { return config_; }
+  const ConfigSchema& schema() const { return *schema_; }
+
+  // Opens `root`, or data.root when empty; logs the loader's warnings.
+  Dataset open_data(const std::string& root) const;
+
+  // The model to evaluate: the checkpoint's (with its own input settings), or the
+  // config's pretrained initialisation when `weights` is empty (zero-shot).
+  struct EvalModel {
+    ReidModel model;
+    std::unique_ptr<Config> model_config;  // config the model and its input pipeline follow
+  };
+  EvalModel eval_model(const std::string& weights) const;
+
+  // Features of `data` with `model_config`'s test pipeline and this run's test options.
+  torch::Tensor features(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
+  CrossDomainReport evaluate(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
+
+ private:
+  std::unique_ptr<ConfigSchema> schema_;
+  Config config_;
+};
+
+}  // namespace toonreid::cli

@@ -1,0 +1,90 @@
+#include "engine/hooks.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "core/atomic_file.h"
+#include "core/progress.h"
+
+namespace toonreid {
+
+namespace fs = std::filesystem;
+
+ProgressHook::ProgressHook(bool show_bar) : show_bar_(show_bar) {}
+ProgressHook::~ProgressHook() = default;
+
+void ProgressHook::after_iteration(Trainer& t, const IterationStats& s) {
+  if (!bar_) {
+    char label[32];
+    std::snprintf(label, sizeof label, "epoch %d/%d", s.epoch + 1, t.total_epochs());
+    bar_ = std::make_unique<ProgressBar>(static_cast<std::size_t>(s.batches), label, show_bar_);
+  }
+  char status[160];
+  std::snprintf(status, sizeof status, "loss %.3f acc %.1f%% lr %.2e %.0f img/s", s.losses.at("total"),
+                100 * s.accuracy, s.lr, s.images_per_second);
+  bar_->set_status(status);
+  bar_->advance();
+}
+
+void ProgressHook::after_epoch(Trainer& t, const EpochStats& s) {
+  bar_.reset();
+  std::string losses;
+  for (const auto& [k, v] : s.mean_losses) losses += fmt::format(" {} {:.4f}", k, v);
+  spdlog::info("epoch {}/{}:{} acc {:.1f}% ({:.0f} s)", s.epoch + 1, t.total_epochs(), losses, 100 * s.mean_accuracy,
+               s.seconds);
+}
+
+JsonLogHook::JsonLogHook(const fs::path& file) {
+  fs::create_directories(file.parent_path());
+  out_.open(file, std::ios::app);
+  if (!out_) throw Error("cannot write training log " + file.string());
+}
+
+void JsonLogHook::write(const nlohmann::json& record) { out_ << record.dump() << '\n' << std::flush; }
+
+void JsonLogHook::after_iteration(Trainer&, const IterationStats& s) {
+  nlohmann::json r = {{"type", "iter"}, {"epoch", s.epoch + 1}, {"iter", s.iteration}, {"lr", s.lr},
+                      {"acc", s.accuracy}, {"img_per_s", s.images_per_second}};
+  for (const auto& [k, v] : s.losses) r["loss_" + k] = v;
+  write(r);
+}
+
+void JsonLogHook::after_epoch(Trainer&, const EpochStats& s) {
+  nlohmann::json r = {{"type", "epoch"}, {"epoch", s.epoch + 1}, {"acc", s.mean_accuracy}, {"seconds", s.seconds}};
+  for (const auto& [k, v] : s.mean_losses) r["loss_" + k] = v;
+  write(r);
+}
+
+void CheckpointHook::after_epoch(Trainer& t, const EpochStats&) {
+  t.save_checkpoint(t.output_dir() / "checkpoints" / "last.pt");
+}
+
+void CheckpointHook::after_train(Trainer& t) { t.save_checkpoint(t.output_dir() / "model_final.pt"); }
+
+EvalHook::EvalHook(Evaluate evaluate, int every, JsonLogHook* log)
+    : evaluate_(std::move(evaluate)), every_(every), log_(log) {}
+
+void EvalHook::after_epoch(Trainer& t, const EpochStats&) {
+  const bool last = t.epoch() == t.total_epochs();
+  if (last || (every_ > 0 && t.epoch() % every_ == 0)) run(t);
+}
+
+void EvalHook::run(Trainer& t) {
+  nlohmann::json metrics = evaluate_(t.model());
+  metrics["epoch"] = t.epoch();
+  write_file_atomically(t.output_dir() / ("eval_epoch" + std::to_string(t.epoch()) + ".json"), metrics.dump(2) + "\n");
+  if (log_) {
+    nlohmann::json r = metrics;
+    r["type"] = "eval";
+    log_->write(r);
+  }
+  const double score = metrics.value("score", -1.0);
+  if (score > t.best_metric()) {
+    t.set_best_metric(score);
+    t.save_checkpoint(t.output_dir() / "checkpoints" / "best.pt");
+    spdlog::info("epoch {}: new best score {:.4f}, saved checkpoints/best.pt", t.epoch(), score);
+  }
+}
+
+}  // namespace toonreid

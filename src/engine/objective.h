@@ -1,0 +1,41 @@
+// The training objective of the configured losses: label-smoothed cross-entropy on the
+// BNNeck logits, batch-hard triplet (cross-domain mining by default) on the pooled
+// feature, and optional center loss, each with its weight from the `loss` section.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <torch/types.h>
+
+#include "loss/triplet.h"
+#include "model/embedding_head.h"
+
+namespace toonreid {
+
+class Config;
+class ConfigSchema;
+
+struct ObjectiveOptions {
+  double id_weight = 1.0;
+  double label_smoothing = 0.1;
+  double triplet_weight = 1.0;
+  TripletOptions triplet;
+  double center_weight = 0.0;  // BoT: 0.0005
+  double center_lr = 0.5;      // SGD LR of the centres (BoT)
+};
+
+struct ObjectiveTerms {
+  torch::Tensor total;                   // differentiable
+  std::map<std::string, double> values;  // "id", "triplet", "center", "total"
+  double accuracy = 0;                   // classifier accuracy on the batch
+};
+
+void add_loss_options(ConfigSchema& schema);
+ObjectiveOptions objective_options(const Config& config);
+
+// centers: [K, D] trainable tensor, or undefined when center loss is off.
+ObjectiveTerms compute_objective(const HeadOutput& out, const torch::Tensor& labels, const torch::Tensor& domains,
+                                 const torch::Tensor& centers, const ObjectiveOptions& options);
+
+}  // namespace toonreid

@@ -1,0 +1,253 @@
+#include "engine/trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "data/transforms.h"
+#include "model/model_checkpoint.h"
+
+namespace toonreid {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+void add_train_options(ConfigSchema& schema) {
+  schema.describe_section("train", "Where and how the training loop runs.");
+  schema.add_string("train.device", "cpu", "cpu or cuda (a CUDA-enabled LibTorch is needed for cuda)")
+      .one_of({"cpu", "cuda"});
+  schema.add_int("train.eval_every", 0, "Evaluate on data.test_split every N epochs (0: only after training)").min(0);
+  schema.add_bool("train.eval", true, "Evaluate on data.test_split after training (and every eval_every epochs)");
+  schema.add_int("train.max_batches_per_epoch", 0, "Stop each epoch after this many batches (0: all); for smoke tests")
+      .min(0);
+}
+
+namespace {
+
+torch::Device parse_device(const Config& config) {
+  if (config.get_string("train.device") == "cuda") {
+    if (!torch::cuda::is_available())
+      throw ConfigError(config.describe("train.device") + ": CUDA is not available in this LibTorch build or machine");
+    return torch::Device(torch::kCUDA);
+  }
+  return torch::Device(torch::kCPU);
+}
+
+bool is_bias_like(const torch::Tensor& p) { return p.dim() <= 1; }
+
+}  // namespace
+
+Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir)
+    : config_(config),
+      data_(std::move(train_data)),
+      labels_(make_labels(data_)),
+      output_dir_(std::move(output_dir)),
+      device_(parse_device(config)),
+      epochs_(static_cast<int>(config.get_int("solver.epochs"))),
+      max_batches_(static_cast<int>(config.get_int("train.max_batches_per_epoch"))),
+      clip_norm_(config.get_float("solver.clip_grad_norm")),
+      objective_(objective_options(config)),
+      schedule_(lr_schedule_options(config)) {
+  if (labels_.names.size() < 2) throw DataError(data_.origin() + ": training needs at least 2 identities");
+  // Weight initialisation (and the centres) draw from LibTorch's generator: seed it so
+  // that a run is a function of run.seed.
+  torch::manual_seed(static_cast<uint64_t>(config.get_int("run.seed")));
+  model_ = build_model(config_, static_cast<int64_t>(labels_.names.size()));
+  model_->to(device_);
+
+  // Parameter groups: backbone / head x weights / biases (and norm scales).
+  const double base = config.get_float("solver.base_lr");
+  const double head_factor = config.get_float("solver.head_lr_factor");
+  const double bias_factor = config.get_float("solver.bias_lr_factor");
+  const double wd = config.get_float("solver.weight_decay"), wd_bias = config.get_float("solver.weight_decay_bias");
+  std::vector<torch::Tensor> groups[4];  // backbone w, backbone b, head w, head b
+  for (auto& p : model_->backbone().parameters()) groups[is_bias_like(p) ? 1 : 0].push_back(p);
+  for (auto& p : model_->head()->parameters())
+    if (p.requires_grad()) groups[is_bias_like(p) ? 3 : 2].push_back(p);
+  const double lrs[4] = {base, base * bias_factor, base * head_factor, base * head_factor * bias_factor};
+  const double wds[4] = {wd, wd_bias, wd, wd_bias};
+  const bool sgd = config.get_string("solver.optimizer") == "sgd";
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  for (int g = 0; g < 4; ++g) {
+    if (groups[g].empty()) continue;
+    if (sgd) {
+      auto o = std::make_unique<torch::optim::SGDOptions>(lrs[g]);
+      o->momentum(config.get_float("solver.momentum")).weight_decay(wds[g]).nesterov(config.get_bool("solver.nesterov"));
+      param_groups.emplace_back(groups[g], std::move(o));
+    } else {
+      auto o = std::make_unique<torch::optim::AdamOptions>(lrs[g]);
+      o->weight_decay(wds[g]);
+      param_groups.emplace_back(groups[g], std::move(o));
+    }
+    group_base_lr_.push_back(lrs[g]);
+  }
+  if (sgd) optimizer_ = std::make_unique<torch::optim::SGD>(param_groups, torch::optim::SGDOptions(base));
+  else optimizer_ = std::make_unique<torch::optim::Adam>(param_groups, torch::optim::AdamOptions(base));
+
+  if (objective_.center_weight > 0) {
+    centers_ = torch::randn({static_cast<int64_t>(labels_.names.size()), model_->backbone().out_channels()},
+                            torch::TensorOptions().device(device_))
+                   .set_requires_grad(true);
+    center_optimizer_ = std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{centers_},
+                                                            torch::optim::SGDOptions(objective_.center_lr));
+  }
+
+  sampler_ = make_train_sampler(config_, data_, labels_);
+  loader_ = std::make_unique<BatchLoader>(data_, labels_.record_labels, make_transforms(config_, true),
+                                          loader_options(config_));
+  apply_freezing();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::add_hook(std::unique_ptr<TrainerHook> hook) { hooks_.push_back(std::move(hook)); }
+
+void Trainer::apply_freezing() {
+  const int stages = static_cast<int>(config_.get_int("solver.freeze_stages"));
+  const int until = static_cast<int>(config_.get_int("solver.freeze_epochs"));
+  const bool frozen = stages > 0 && (until == 0 || epoch_ < until);
+  const int want = frozen ? stages : 0;
+  if (model_->frozen_stages() != want) {
+    model_->freeze_stages(want);
+    if (want > 0) spdlog::info("backbone stages 0..{} frozen", want - 1);
+    else if (stages > 0) spdlog::info("backbone stages unfrozen at epoch {}", epoch_ + 1);
+  }
+}
+
+void Trainer::set_lr(double factor) {
+  auto& groups = optimizer_->param_groups();
+  for (std::size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(group_base_lr_[g] * factor);
+}
+
+EpochStats Trainer::run_epoch() {
+  apply_freezing();
+  model_->train();
+  auto batches = sampler_->epoch(static_cast<std::uint64_t>(epoch_));
+  if (max_batches_ > 0 && static_cast<int>(batches.size()) > max_batches_) batches.resize(static_cast<std::size_t>(max_batches_));
+  if (batches.empty()) throw DataError(data_.origin() + ": the sampler produced no batch (too few identities?)");
+  const int n = static_cast<int>(batches.size());
+  loader_->start_epoch(std::move(batches), static_cast<std::uint64_t>(epoch_));
+
+  EpochStats stats;
+  stats.epoch = epoch_;
+  const auto epoch_start = Clock::now();
+  int b = 0;
+  while (auto batch = loader_->next()) {
+    const auto start = Clock::now();
+    const double factor = schedule_.factor(epoch_ + static_cast<double>(b) / n);
+    set_lr(factor);
+    torch::Tensor images = batch->images.to(device_), labels = batch->labels.to(device_),
+                  domains = batch->domains.to(device_);
+    optimizer_->zero_grad();
+    if (center_optimizer_) center_optimizer_->zero_grad();
+    HeadOutput out = model_->forward(images);
+    ObjectiveTerms terms = compute_objective(out, labels, domains, centers_, objective_);
+    if (!std::isfinite(terms.values["total"])) {
+      std::ostringstream parts;
+      for (const auto& [k, v] : terms.values) parts << " " << k << "=" << v;
+      throw TrainingDiverged("the loss is not finite at epoch " + std::to_string(epoch_ + 1) + ", batch " +
+                             std::to_string(b + 1) + " (" + parts.str().substr(1) +
+                             "); training stopped. The last good checkpoint is " +
+                             (output_dir_ / "checkpoints/last.pt").string() +
+                             ". Try a lower solver.base_lr or a longer warm-up.");
+    }
+    terms.total.backward();
+    if (clip_norm_ > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), clip_norm_);
+    optimizer_->step();
+    if (center_optimizer_) {
+      // BoT: centres move at center_lr whatever the loss weight.
+      centers_.mutable_grad().mul_(1.0 / objective_.center_weight);
+      center_optimizer_->step();
+    }
+    ++iteration_;
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    IterationStats it;
+    it.epoch = epoch_;
+    it.iteration = iteration_;
+    it.batch = b;
+    it.batches = n;
+    it.losses = terms.values;
+    it.accuracy = terms.accuracy;
+    it.lr = group_base_lr_.front() * factor;
+    it.images_per_second = seconds > 0 ? static_cast<double>(batch->indices.size()) / seconds : 0;
+    for (const auto& [k, v] : terms.values) stats.mean_losses[k] += v / n;
+    stats.mean_accuracy += terms.accuracy / n;
+    for (auto& h : hooks_) h->after_iteration(*this, it);
+    ++b;
+  }
+  stats.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+  return stats;
+}
+
+void Trainer::train() {
+  fs::create_directories(output_dir_);
+  write_file_atomically(output_dir_ / "config.yaml", config_.to_yaml(false));
+  for (auto& h : hooks_) h->before_train(*this);
+  while (epoch_ < epochs_) {
+    EpochStats stats = run_epoch();
+    ++epoch_;
+    for (auto& h : hooks_) h->after_epoch(*this, stats);
+  }
+  for (auto& h : hooks_) h->after_train(*this);
+}
+
+void Trainer::save_checkpoint(const fs::path& file) {
+  torch::serialize::OutputArchive archive;
+  ModelCheckpointInfo info{config_.to_yaml(false), labels_.names, epoch_};
+  write_model_part(archive, model_, info);
+  archive.write("iteration", c10::IValue(iteration_));
+  archive.write("best_metric", c10::IValue(best_metric_));
+  torch::serialize::OutputArchive opt;
+  optimizer_->save(opt);
+  archive.write("optimizer", opt);
+  if (center_optimizer_) {
+    archive.write("centers", centers_.detach(), /*is_buffer=*/true);
+    torch::serialize::OutputArchive copt;
+    center_optimizer_->save(copt);
+    archive.write("center_optimizer", copt);
+  }
+  write_file_atomically(file, [&](std::ostream& out) { archive.save_to(out); });
+}
+
+void Trainer::resume(const fs::path& checkpoint) {
+  if (!fs::exists(checkpoint)) throw Error("checkpoint to resume from not found: " + checkpoint.string());
+  torch::serialize::InputArchive archive;
+  archive.load_from(checkpoint.string(), device_);
+  ModelCheckpointInfo info = read_model_info(archive, checkpoint.string());
+  if (info.identities != labels_.names)
+    throw Error(checkpoint.string() + ": trained on other identities than data.root's training split; cannot resume");
+  read_model_weights(archive, model_);
+  c10::IValue iteration, best;
+  archive.read("iteration", iteration);
+  archive.read("best_metric", best);
+  torch::serialize::InputArchive opt;
+  archive.read("optimizer", opt);
+  optimizer_->load(opt);
+  if (center_optimizer_) {
+    torch::NoGradGuard no_grad;
+    torch::Tensor c;
+    archive.read("centers", c, /*is_buffer=*/true);
+    centers_.copy_(c);
+    torch::serialize::InputArchive copt;
+    archive.read("center_optimizer", copt);
+    center_optimizer_->load(copt);
+  }
+  epoch_ = static_cast<int>(info.epoch);
+  iteration_ = iteration.toInt();
+  best_metric_ = best.toDouble();
+  apply_freezing();
+  spdlog::info("resumed from {} after epoch {} (iteration {})", checkpoint.string(), epoch_, iteration_);
+}
+
+}  // namespace toonreid

@@ -1,0 +1,72 @@
+#include "model/model_checkpoint.h"
+
+#include "core/error.h"
+
+namespace toonreid {
+
+namespace {
+const char* kFormat = "toonreid-checkpoint-1";
+
+std::string join_lines(const std::vector<std::string>& xs) {
+  std::string s;
+  for (const auto& x : xs) s += x + "\n";
+  return s;
+}
+}  // namespace
+
+void write_model_part(torch::serialize::OutputArchive& archive, ReidModel& model, const ModelCheckpointInfo& info) {
+  archive.write("format", c10::IValue(std::string(kFormat)));
+  archive.write("config", c10::IValue(info.config_yaml));
+  archive.write("identities", c10::IValue(join_lines(info.identities)));
+  archive.write("epoch", c10::IValue(info.epoch));
+  torch::serialize::OutputArchive weights;
+  model->save(weights);
+  archive.write("model", weights);
+}
+
+ModelCheckpointInfo read_model_info(torch::serialize::InputArchive& archive, const std::string& name) {
+  c10::IValue format, config, identities, epoch;
+  if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat)
+    throw Error(name + ": not a toonreid checkpoint");
+  archive.read("config", config);
+  archive.read("identities", identities);
+  archive.read("epoch", epoch);
+  ModelCheckpointInfo info;
+  info.config_yaml = config.toStringRef();
+  info.epoch = epoch.toInt();
+  std::string ids = identities.toStringRef();
+  for (std::size_t start = 0, end; (end = ids.find('\n', start)) != std::string::npos; start = end + 1)
+    info.identities.push_back(ids.substr(start, end - start));
+  return info;
+}
+
+void read_model_weights(torch::serialize::InputArchive& archive, ReidModel& model) {
+  torch::serialize::InputArchive weights;
+  archive.read("model", weights);
+  model->load(weights);
+}
+
+LoadedModel load_model_checkpoint(const std::filesystem::path& file, const ConfigSchema& schema) {
+  if (!std::filesystem::exists(file)) throw Error("checkpoint not found: " + file.string());
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file.string());
+  } catch (const c10::Error& e) {
+    throw Error(file.string() + ": not a toonreid checkpoint (" + std::string(e.what_without_backtrace()).substr(0, 160) + ")");
+  }
+  ModelCheckpointInfo info = read_model_info(archive, file.string());
+  Config config = load_config_text(schema, info.config_yaml, file.string() + " (stored config)");
+  // The weights come from the checkpoint: skip the pretrained initialisation.
+  config.set_from_text("model.pretrained", "none", file.string());
+  ReidModel model = build_model(config, static_cast<int64_t>(info.identities.size()));
+  try {
+    read_model_weights(archive, model);
+  } catch (const c10::Error& e) {
+    throw Error(file.string() + ": weights do not fit the stored model (" +
+                std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+  }
+  model->eval();
+  return LoadedModel{std::move(config), std::move(model), std::move(info)};
+}
+
+}  // namespace toonreid

@@ -1,0 +1,38 @@
+// The model part of a toonreid checkpoint: weights plus what is needed to rebuild the
+// model without the training code (the merged config and the training identities).
+// Checkpoints are LibTorch archives; the trainer adds its own state beside this part.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include "core/config.h"
+#include "model/reid_model.h"
+
+namespace toonreid {
+
+struct ModelCheckpointInfo {
+  std::string config_yaml;              // the merged training config
+  std::vector<std::string> identities;  // classifier label -> identity
+  int64_t epoch = 0;                    // epochs completed
+};
+
+void write_model_part(torch::serialize::OutputArchive& archive, ReidModel& model, const ModelCheckpointInfo& info);
+ModelCheckpointInfo read_model_info(torch::serialize::InputArchive& archive, const std::string& name);
+void read_model_weights(torch::serialize::InputArchive& archive, ReidModel& model);
+
+struct LoadedModel {
+  Config config;  // the training config stored in the checkpoint
+  ReidModel model;
+  ModelCheckpointInfo info;
+};
+
+// Rebuilds the model a checkpoint was trained with and loads its weights. Throws Error
+// naming the file when it is missing or not a toonreid checkpoint.
+LoadedModel load_model_checkpoint(const std::filesystem::path& file, const ConfigSchema& schema);
+
+}  // namespace toonreid

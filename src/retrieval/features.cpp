@@ -1,0 +1,53 @@
+#include "retrieval/features.h"
+
+#include <torch/utils.h>
+
+#include "core/config.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+
+namespace toonreid {
+
+void add_test_options(ConfigSchema& schema) {
+  schema.describe_section("test", "Feature extraction and evaluation.");
+  schema.add_int("test.batch_size", 128, "Images per batch when extracting features").range(1, 65536);
+  schema.add_bool("test.flip", true, "Average each embedding with that of the mirrored image");
+  schema.add_bool("test.normalize", true, "L2-normalise embeddings");
+  schema.add_string("test.distance", "euclidean", "Distance between embeddings: euclidean or cosine")
+      .one_of({"euclidean", "cosine"});
+}
+
+ExtractOptions extract_options(const Config& config) {
+  ExtractOptions o;
+  o.batch_size = static_cast<int>(config.get_int("test.batch_size"));
+  o.flip = config.get_bool("test.flip");
+  o.normalize = config.get_bool("test.normalize");
+  o.workers = static_cast<int>(config.get_int("loader.workers"));
+  return o;
+}
+
+torch::Tensor extract_features(ReidModel& model, const Dataset& data, const TransformPipeline& pipeline,
+                               const ExtractOptions& o, const std::function<void(std::size_t)>& progress) {
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  BatchLoader loader(data, std::vector<int>(data.size(), -1), TransformPipeline(pipeline), {o.workers, 2 * std::max(1, o.workers), 0});
+  loader.start_epoch(SequentialSampler(data.size(), static_cast<std::size_t>(o.batch_size)).epoch(0), 0);
+  std::vector<torch::Tensor> parts;
+  std::size_t done = 0;
+  while (auto batch = loader.next()) {
+    torch::Tensor x = batch->images.to(o.device);
+    torch::Tensor f = model->embed(x);
+    if (o.flip) f = f + model->embed(x.flip({3}));
+    if (o.normalize) f = f / f.norm(2, 1, true).clamp_min(1e-12);
+    else if (o.flip) f = f / 2;
+    parts.push_back(f.to(torch::kCPU, torch::kFloat));
+    done += batch->indices.size();
+    if (progress) progress(done);
+  }
+  model->train(was_training);
+  if (parts.empty()) return torch::zeros({0, 0});
+  return torch::cat(parts);
+}
+
+}  // namespace toonreid

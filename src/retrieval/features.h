@@ -1,0 +1,35 @@
+// Feature extraction: runs a model over a data set in order and returns one embedding
+// per record, optionally averaged with the embedding of the horizontally flipped image
+// and L2-normalised.
+#pragma once
+
+#include <functional>
+
+#include <torch/types.h>
+
+#include "data/dataset.h"
+#include "data/transforms.h"
+#include "model/reid_model.h"
+
+namespace toonreid {
+
+class Config;
+class ConfigSchema;
+
+struct ExtractOptions {
+  int batch_size = 128;
+  int workers = 2;
+  bool flip = true;       // average with the flipped image's embedding
+  bool normalize = true;  // L2-normalise the result
+  torch::Device device = torch::kCPU;
+};
+
+void add_test_options(ConfigSchema& schema);
+ExtractOptions extract_options(const Config& config);
+
+// [N, D] float features on the CPU, row i for record i. `progress(done)` after each batch.
+torch::Tensor extract_features(ReidModel& model, const Dataset& data, const TransformPipeline& pipeline,
+                               const ExtractOptions& options,
+                               const std::function<void(std::size_t)>& progress = {});
+
+}  // namespace toonreid
