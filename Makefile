@@ -21,18 +21,23 @@ build: deps $(BUILD_DIR)/build.ninja
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-# The main job on the embedded default: generate the synthetic toon faces, check them,
-# and draw a contact sheet. Later stages (train, eval) extend this target.
+# The main job on the embedded default: generate the synthetic toon faces, check and
+# preview them, evaluate dlib's pretrained embedder zero-shot, fine-tune it, evaluate again.
 demo: build
 	rm -rf $(DEMO_DIR)
 	./$(BUILD_DIR)/toonreid synth --out $(DEMO_DIR)/synth --identities 60 --photos 8 --cartoons 8 --size 128 --seed 7
 	./$(BUILD_DIR)/toonreid data stats $(DEMO_DIR)/synth --verify
 	./$(BUILD_DIR)/toonreid data preview $(DEMO_DIR)/synth --out $(DEMO_DIR)/synth_preview.png --identities 8
-	./$(BUILD_DIR)/toonreid config show configs/synth_demo.yaml
-	@echo "demo: data in $(DEMO_DIR)/synth, picture in $(DEMO_DIR)/synth_preview.png"
+	@echo "== zero-shot (pretrained dlib_resnet, no training)"
+	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --json $(DEMO_DIR)/eval_zero_shot.json
+	@echo "== fine-tuning"
+	./$(BUILD_DIR)/toonreid train --config configs/synth_demo.yaml
+	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/run/model_final.pt --json $(DEMO_DIR)/eval_trained.json
+	@echo "demo: data in $(DEMO_DIR)/synth, preview $(DEMO_DIR)/synth_preview.png, model $(DEMO_DIR)/run/model_final.pt"
 
 bench: build
-	./$(BUILD_DIR)/bench/bench_loader --benchmark_min_time=2
+	./$(BUILD_DIR)/bench/bench_loader --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+	./bench/compare_pytorch.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) $(DEMO_DIR)

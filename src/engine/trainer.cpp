@@ -1,6 +1,7 @@
 #include "engine/trainer.h"
 
 #include <spdlog/spdlog.h>
+#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
@@ -27,6 +28,8 @@ void add_train_options(ConfigSchema& schema) {
   schema.describe_section("train", "Where and how the training loop runs.");
   schema.add_string("train.device", "cpu", "cpu or cuda (a CUDA-enabled LibTorch is needed for cuda)")
       .one_of({"cpu", "cuda"});
+  schema.add_bool("train.amp", true,
+                  "CUDA only: run forward and losses under bfloat16 autocast (no loss scaling needed)");
   schema.add_int("train.eval_every", 0, "Evaluate on data.test_split every N epochs (0: only after training)").min(0);
   schema.add_bool("train.eval", true, "Evaluate on data.test_split after training (and every eval_every epochs)");
   schema.add_int("train.max_batches_per_epoch", 0, "Stop each epoch after this many batches (0: all); for smoke tests")
@@ -46,6 +49,26 @@ torch::Device parse_device(const Config& config) {
 
 bool is_bias_like(const torch::Tensor& p) { return p.dim() <= 1; }
 
+// bfloat16 autocast on CUDA for the scope's lifetime (LibTorch's C++ autocast switch).
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+    at::autocast::clear_cache();
+    at::autocast::set_enabled(false);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_;
+};
+
 }  // namespace
 
 Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir)
@@ -58,7 +81,8 @@ Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir)
       max_batches_(static_cast<int>(config.get_int("train.max_batches_per_epoch"))),
       clip_norm_(config.get_float("solver.clip_grad_norm")),
       objective_(objective_options(config)),
-      schedule_(lr_schedule_options(config)) {
+      schedule_(lr_schedule_options(config)),
+      amp_(config.get_bool("train.amp") && device_.is_cuda()) {
   if (labels_.names.size() < 2) throw DataError(data_.origin() + ": training needs at least 2 identities");
   // Weight initialisation (and the centres) draw from LibTorch's generator: seed it so
   // that a run is a function of run.seed.
@@ -151,16 +175,22 @@ EpochStats Trainer::run_epoch() {
                   domains = batch->domains.to(device_);
     optimizer_->zero_grad();
     if (center_optimizer_) center_optimizer_->zero_grad();
-    HeadOutput out = model_->forward(images);
-    ObjectiveTerms terms = compute_objective(out, labels, domains, centers_, objective_);
+    HeadOutput out;
+    ObjectiveTerms terms;
+    {
+      AutocastScope autocast(amp_);
+      out = model_->forward(images);
+      terms = compute_objective(out, labels, domains, centers_, objective_);
+    }
     if (!std::isfinite(terms.values["total"])) {
       std::ostringstream parts;
       for (const auto& [k, v] : terms.values) parts << " " << k << "=" << v;
+      const fs::path last = output_dir_ / "checkpoints/last.pt";
       throw TrainingDiverged("the loss is not finite at epoch " + std::to_string(epoch_ + 1) + ", batch " +
-                             std::to_string(b + 1) + " (" + parts.str().substr(1) +
-                             "); training stopped. The last good checkpoint is " +
-                             (output_dir_ / "checkpoints/last.pt").string() +
-                             ". Try a lower solver.base_lr or a longer warm-up.");
+                             std::to_string(b + 1) + " (" + parts.str().substr(1) + "); training stopped. " +
+                             (fs::exists(last) ? "The last good checkpoint is " + last.string() + ". "
+                                               : std::string("No epoch had completed, so there is no checkpoint. ")) +
+                             "Try a lower solver.base_lr, a longer warm-up or solver.clip_grad_norm.");
     }
     terms.total.backward();
     if (clip_norm_ > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), clip_norm_);

@@ -101,6 +101,7 @@ class Trainer {
   double clip_norm_;
   ObjectiveOptions objective_;
   LrSchedule schedule_;
+  bool amp_;
   ReidModel model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<double> group_base_lr_;

@@ -51,7 +51,7 @@ TEST(Cli, ConfigShowMergesAndReportsErrors) {
   Result r = run("config show " + cfg + " sampler.p=4 loader.workers=3");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "p: 4  # from command line")) << r.out;
-  EXPECT_TRUE(contains(r.out, "size: [128, 128]  # from")) << r.out;
+  EXPECT_TRUE(contains(r.out, "size: [150, 150]  # from")) << r.out;
   EXPECT_TRUE(contains(r.out, "type: cross_domain_pk"));
 
   Result bad_key = run("config show " + cfg + " sampler.pp=4");
