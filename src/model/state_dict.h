@@ -17,8 +17,9 @@ struct StateDictReport {
   std::vector<std::string> skipped;     // classifier entries of another size, skipped
 };
 
-// Reads a state dict: a dict of tensors, or a dict holding one under "state_dict" or
-// "model". A "module." prefix (DataParallel) is removed. Throws Error naming the file.
+// Reads a state dict (dict or OrderedDict of tensors, as torch.save writes it), also when
+// wrapped as {"state_dict": ...} or {"model": ...}. A "module." prefix (DataParallel) is
+// removed. Throws Error naming the file.
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::filesystem::path& file);
 
 // Copies matching entries (parameters and buffers) into `module`. A shape mismatch is an
