@@ -27,21 +27,15 @@ std::string join(const std::vector<std::string>& xs, std::size_t most = 12) {
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const fs::path& file) {
   if (!fs::exists(file)) throw Error("cannot read weights file " + file.string() + " (not found)");
   auto entries = read_torch_save_tensors(file);
-  // Unwrap {"state_dict": {...}} / {"model": {...}} checkpoints.
-  for (const char* wrapper : {"state_dict.", "model."}) {
-    const std::string w = wrapper;
-    bool all = !entries.empty();
-    for (const auto& [k, t] : entries) all = all && k.rfind(w, 0) == 0;
-    bool any = false;
-    for (const auto& [k, t] : entries) any = any || k.rfind(w, 0) == 0;
-    if (any) {
-      std::vector<std::pair<std::string, torch::Tensor>> inner;
-      for (auto& [k, t] : entries)
-        if (k.rfind(w, 0) == 0) inner.emplace_back(k.substr(w.size()), t);
+  // Unwrap {"state_dict": {...}} / {"model": {...}} checkpoints: keep only the wrapped tensors.
+  for (const std::string wrapper : {"state_dict.", "model."}) {
+    std::vector<std::pair<std::string, torch::Tensor>> inner;
+    for (auto& [k, t] : entries)
+      if (k.rfind(wrapper, 0) == 0) inner.emplace_back(k.substr(wrapper.size()), t);
+    if (!inner.empty()) {
       entries = std::move(inner);
       break;
     }
-    (void)all;
   }
   for (auto& [k, t] : entries)
     if (k.rfind("module.", 0) == 0) k = k.substr(7);  // DataParallel
