@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 
 // One synthetic data set for the whole suite (rendering it is the slow part).
 const Dataset& toons() {
-  static testing::TempDir* dir = new testing::TempDir();  // lives for the process
+  static testing::TempDir dir;  // removed when the test process exits
   static Dataset data = [] {
     synth::SynthOptions o;
     o.identities = 24;
@@ -30,7 +30,7 @@ const Dataset& toons() {
     o.cartoons = 6;
     o.size = 64;
     o.seed = 11;
-    return synth::generate(o, *dir / "toons");
+    return synth::generate(o, dir / "toons");
   }();
   return data;
 }
