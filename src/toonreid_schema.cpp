@@ -10,6 +10,7 @@
 #include "engine/trainer.h"
 #include "model/reid_model.h"
 #include "retrieval/features.h"
+#include "retrieval/postprocess.h"
 
 namespace toonreid {
 
@@ -25,6 +26,7 @@ ConfigSchema toonreid_schema() {
   add_solver_options(schema);
   add_train_options(schema);
   add_test_options(schema);
+  add_retrieval_options(schema);
   return schema;
 }
 

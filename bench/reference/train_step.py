@@ -7,9 +7,10 @@ soft-margin triplet), optimiser (SGD, momentum 0.9) and thread count as the C++ 
 
   step:  median seconds of one iteration (forward, losses, backward, SGD step) on a
          fixed random batch.
-  epoch: images/s of training iterations fed by a torch DataLoader (PIL decoding, the
-         same augmentation) with --workers processes, over --batches batches of the
-         CaVI train split.
+  epoch: images/s of one epoch of training fed by a torch DataLoader (PIL decoding, the
+         same augmentation) with --workers processes: --batches PK batches of the CaVI
+         train split (compare_pytorch.sh passes the number of batches of toonreid's
+         epoch), timed end to end (worker start included) after two warm-up steps.
 
 Prints one JSON object. Needs Debian's python3-torch, python3-pil, python3-numpy.
 """
@@ -196,18 +197,19 @@ def main():
         print(json.dumps({"mode": "step", "median_s": statistics.median(times), "threads": args.threads}))
         return
     data = CaviTrain(args.data)
-    loader = torch.utils.data.DataLoader(data, batch_sampler=list(pk_batches(data, count=args.batches + 2)),
+    images = torch.randn(64, 3, 150, 150)
+    for _ in range(2):  # warm-up, as on the C++ side
+        step(images, *pk_labels())
+    start = time.perf_counter()
+    loader = torch.utils.data.DataLoader(data, batch_sampler=list(pk_batches(data, count=args.batches)),
                                          num_workers=args.workers)
-    images_done, start = 0, None
-    for i, (x, labels, domains) in enumerate(loader):
-        if i == 2:  # the first batches warm up workers and allocator
-            start = time.perf_counter()
+    images_done = 0
+    for x, labels, domains in loader:
         step(x, labels, domains)
-        if i >= 2:
-            images_done += len(labels)
+        images_done += len(labels)
     seconds = time.perf_counter() - start
-    print(json.dumps({"mode": "epoch", "images_per_s": images_done / seconds, "threads": args.threads,
-                      "workers": args.workers}))
+    print(json.dumps({"mode": "epoch", "images_per_s": images_done / seconds, "seconds": seconds,
+                      "batches": args.batches, "threads": args.threads, "workers": args.workers}))
 
 
 if __name__ == "__main__":

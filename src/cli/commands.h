@@ -21,5 +21,8 @@ void add_synth_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_extract_command(CLI::App& app, Context& ctx);
+void add_visualize_command(CLI::App& app, Context& ctx);
+void add_rank_command(CLI::App& app, Context& ctx);
+void add_ensemble_command(CLI::App& app, Context& ctx);
 
 }  // namespace toonreid::cli

@@ -9,6 +9,7 @@
 
 int main(int argc, char** argv) {
   using namespace toonreid;
+  ensure_fast_blas(argv);
   CLI::App app{"toonreid: face recognition across cartoons, caricatures and photos"};
   app.set_version_flag("--version", "toonreid 0.1.0");
   app.require_subcommand(1);
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
   cli::add_train_command(app, ctx);
   cli::add_extract_command(app, ctx);
   cli::add_eval_command(app, ctx);
+  cli::add_visualize_command(app, ctx);
+  cli::add_rank_command(app, ctx);
+  cli::add_ensemble_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,6 +1,7 @@
 #include "cli/run_setup.h"
 
 #include <spdlog/spdlog.h>
+#include <torch/utils.h>
 
 #include "toonreid_schema.h"
 #include "core/error.h"
@@ -10,6 +11,14 @@
 #include "retrieval/features.h"
 
 namespace toonreid::cli {
+
+void add_model_args(CLI::App* cmd, ModelArgs& a, bool weights) {
+  cmd->add_option("--config", a.config, "YAML config")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", a.data, "Data set folder or manifest (default: data.root)");
+  cmd->add_option("--split", a.split, "Split to use (default: data.test_split)");
+  if (weights) cmd->add_option("--weights", a.weights, "Checkpoint (default: the config's pretrained initialisation)");
+  cmd->add_option("overrides", a.overrides, "Config overrides key.sub=value");
+}
 
 namespace {
 std::unique_ptr<ConfigSchema> make_schema() { return std::make_unique<ConfigSchema>(toonreid_schema()); }
@@ -31,6 +40,8 @@ Dataset RunSetup::open_data(const std::string& root) const {
 
 RunSetup::EvalModel RunSetup::eval_model(const std::string& weights) const {
   if (weights.empty()) {
+    // Seeded, so that a randomly initialised model is the same in every evaluation.
+    torch::manual_seed(static_cast<uint64_t>(config_.get_int("run.seed")));
     EvalModel m{build_model(config_, 0), std::make_unique<Config>(config_)};
     m.model->eval();
     return m;
@@ -48,9 +59,27 @@ torch::Tensor RunSetup::features(ReidModel& model, const Config& model_config, c
                           [&](std::size_t done) { bar.advance(done - bar.count()); });
 }
 
+std::vector<RetrievalDirection> RunSetup::retrieve(const torch::Tensor& features, const Dataset& data) const {
+  const RetrievalOptions options = retrieval_options(config_);
+  spdlog::debug("retrieval: {}", options.describe());
+  std::vector<RetrievalDirection> directions = run_cross_domain(features, data, options);
+  for (const auto& d : directions)
+    if (options.rank_adjust) spdlog::info("{}: rank adjustment changed the top match of {} of {} queries", d.name, d.adjusted, d.query_records.size());
+  return directions;
+}
+
+SplitRetrieval RunSetup::retrieve_split(const ModelArgs& args, const std::string& weights, bool progress) const {
+  SplitRetrieval r;
+  r.data = open_data(args.data).split(args.split.empty() ? config_.get_string("data.test_split") : args.split);
+  auto m = eval_model(weights);
+  r.model = weights.empty() ? "pretrained initialisation (" + config_.get_string("model.backbone") + ")" : weights;
+  r.features = features(m.model, *m.model_config, r.data, progress);
+  r.directions = retrieve(r.features, r.data);
+  return r;
+}
+
 CrossDomainReport RunSetup::evaluate(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const {
-  torch::Tensor f = features(model, model_config, data, progress);
-  return evaluate_cross_domain(f, data, parse_distance(config_.get_string("test.distance")));
+  return summarise(retrieve(features(model, model_config, data, progress), data));
 }
 
 }  // namespace toonreid::cli

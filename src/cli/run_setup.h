@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "core/config.h"
 #include "data/dataset.h"
 #include "eval/cross_domain.h"
@@ -15,6 +17,21 @@
 #include "model/reid_model.h"
 
 namespace toonreid::cli {
+
+// Options of every command that evaluates a model on a split.
+struct ModelArgs {
+  std::string config, data, split, weights;
+  std::vector<std::string> overrides;
+};
+void add_model_args(CLI::App* cmd, ModelArgs& args, bool weights = true);
+
+// A split, its features under one model, and the C2P / P2C retrieval results.
+struct SplitRetrieval {
+  Dataset data;
+  torch::Tensor features;
+  std::vector<RetrievalDirection> directions;
+  std::string model;  // checkpoint path or "pretrained initialisation"
+};
 
 class RunSetup {
  public:
@@ -35,6 +52,11 @@ class RunSetup {
 
   // Features of `data` with `model_config`'s test pipeline and this run's test options.
   torch::Tensor features(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
+  // C2P and P2C with this run's retrieval recipe (test.*): distances and metrics.
+  std::vector<RetrievalDirection> retrieve(const torch::Tensor& features, const Dataset& data) const;
+  // Opens the data (--data or data.root), selects the split (--split or data.test_split),
+  // extracts features with `weights` and runs retrieve().
+  SplitRetrieval retrieve_split(const ModelArgs& args, const std::string& weights, bool progress) const;
   CrossDomainReport evaluate(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
 
  private:

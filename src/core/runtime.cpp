@@ -1,10 +1,14 @@
 #include "core/runtime.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <sched.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "core/config_schema.h"
@@ -32,6 +36,39 @@ int set_compute_threads(int threads) {
   int n = threads > 0 ? threads : available_cores();
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+std::string blas_kernel() {
+  using CoreName = char* (*)();
+  auto fn = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (!fn) return {};
+  const char* name = fn();
+  return name ? name : "";
+}
+
+std::string best_blas_kernel() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return {};
+}
+
+void ensure_fast_blas(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("TOONREID_BLAS_CHECKED")) return;
+  setenv("TOONREID_BLAS_CHECKED", "1", 1);  // inherited: one check per process tree
+  std::string current = blas_kernel(), best = best_blas_kernel();
+  if (current.empty() || best.empty()) return;
+  std::transform(current.begin(), current.end(), current.begin(), ::tolower);
+  // Kernels at least as good as the CPU's best that OpenBLAS may have found itself.
+  const char* good_avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+  const char* good_avx2[] = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"};
+  const bool fine = best == "SkylakeX" ? std::find(std::begin(good_avx512), std::end(good_avx512), current) != std::end(good_avx512)
+                                       : std::find(std::begin(good_avx2), std::end(good_avx2), current) != std::end(good_avx2);
+  if (fine) return;
+  setenv("OPENBLAS_CORETYPE", best.c_str(), 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: carry on with the slow kernel
 }
 
 void configure_logging(int verbosity) {

@@ -2,6 +2,8 @@
 // the number of CPU threads LibTorch may use (Debian's LibTorch defaults to 1).
 #pragma once
 
+#include <string>
+
 namespace toonreid {
 
 class ConfigSchema;
@@ -15,6 +17,19 @@ int available_cores();
 // Sets LibTorch's intra-op thread count; threads <= 0 means all available cores.
 // Returns the count in effect.
 int set_compute_threads(int threads);
+
+// OpenBLAS chooses its kernels from the CPU model at load time. On virtual machines that
+// report a generic model (as here) it falls back to its SSE3 "Prescott" kernels although
+// the CPU has AVX-512: single-precision matrix products were 5.4x slower. When that
+// happens (and OPENBLAS_CORETYPE is unset), this re-executes the program with
+// OPENBLAS_CORETYPE naming what the CPU supports; it returns normally otherwise.
+// Call first thing in main(). Setting OPENBLAS_CORETYPE yourself disables it.
+void ensure_fast_blas(char** argv);
+
+// The OpenBLAS kernel in use ("SkylakeX", "Haswell", ...), or "" when the BLAS is not OpenBLAS.
+std::string blas_kernel();
+// The kernel the CPU supports ("SkylakeX" with AVX-512, "Haswell" with AVX2 + FMA, else "").
+std::string best_blas_kernel();
 
 // verbosity: -1 quiet (warnings and errors), 0 normal, 1 debug.
 void configure_logging(int verbosity);

@@ -3,32 +3,57 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
 #include "data/dataset.h"
 #include "eval/retrieval_metrics.h"
+#include "retrieval/postprocess.h"
 
 namespace toonreid {
 
-enum class DistanceKind { Euclidean, Cosine };
-DistanceKind parse_distance(const std::string& name);
+// One query set ranked against one gallery, both subsets of a split's records.
+struct RetrievalDirection {
+  std::string name;                                  // "C2P", "P2C"
+  std::vector<std::size_t> query_records, gallery_records;  // indices into the split
+  std::vector<int> query_labels, gallery_labels;            // identity labels (shared numbering)
+  torch::Tensor distances;                           // [Q, G], after post-processing
+  std::size_t adjusted = 0;                          // queries changed by the rank adjustment
+  RetrievalMetrics metrics;
 
-// [Q, G] distances between feature rows.
-torch::Tensor pairwise_distances(const torch::Tensor& queries, const torch::Tensor& gallery, DistanceKind kind);
+  torch::Tensor query_features(const torch::Tensor& features) const;
+  torch::Tensor gallery_features(const torch::Tensor& features) const;
+};
+
+// C2P and P2C of `data` (records and labels, nothing computed yet). Throws a DataError
+// when the split lacks photos or cartoons.
+std::vector<RetrievalDirection> cross_domain_directions(const Dataset& data);
+
+// Fills distances (options' recipe) and metrics. features: [N, D], row i for record i.
+void evaluate_direction(RetrievalDirection& direction, const torch::Tensor& features, const RetrievalOptions& options);
+// Metrics for given distances (an ensemble's, say).
+void evaluate_direction(RetrievalDirection& direction, torch::Tensor distances);
 
 struct CrossDomainReport {
   RetrievalMetrics c2p;
   RetrievalMetrics p2c;
 };
 
-// features: [N, D], row i for data[i].
+std::vector<RetrievalDirection> run_cross_domain(const torch::Tensor& features, const Dataset& data,
+                                                 const RetrievalOptions& options);
+CrossDomainReport summarise(const std::vector<RetrievalDirection>& directions);
+
+// Plain distances, no post-processing.
 CrossDomainReport evaluate_cross_domain(const torch::Tensor& features, const Dataset& data, DistanceKind kind);
+CrossDomainReport evaluate_cross_domain(const torch::Tensor& features, const Dataset& data, const RetrievalOptions& options);
 
 // {"C2P": {"mAP", "rank1", "rank5", "rank10", "mINP", "queries", "skipped"}, "P2C": {...}}
 nlohmann::json to_json(const CrossDomainReport& report);
 // A small aligned table, percentages.
 std::string format_table(const CrossDomainReport& report);
+// The same as a Markdown table.
+std::string format_markdown(const CrossDomainReport& report);
 
 }  // namespace toonreid

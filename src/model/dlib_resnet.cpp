@@ -6,14 +6,20 @@ namespace toonreid {
 
 namespace nn = torch::nn;
 
-DlibConvImpl::DlibConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+DlibConvImpl::DlibConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding)
+    : stride_(stride), padding_(padding) {
   conv_ = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding)));
   scale_weight_ = register_parameter("scale_weight", torch::ones({out}));
   scale_bias_ = register_parameter("scale_bias", torch::zeros({out}));
 }
 
 torch::Tensor DlibConvImpl::forward(const torch::Tensor& x) {
-  return torch::addcmul(scale_bias_.view({1, -1, 1, 1}), conv_->forward(x), scale_weight_.view({1, -1, 1, 1}));
+  // (conv(x, W) + c) * s + b == conv(x, W * s) + (c * s + b): scaling the weights instead of
+  // the activations gives the same values and gradients for the same parameters, but
+  // saves two passes over every activation map (forward and backward); ~10% of a step.
+  torch::Tensor weight = conv_->weight * scale_weight_.view({-1, 1, 1, 1});
+  torch::Tensor bias = torch::addcmul(scale_bias_, conv_->bias, scale_weight_);
+  return torch::conv2d(x, weight, bias, stride_, padding_);
 }
 
 DlibResidualImpl::DlibResidualImpl(int64_t in, int64_t out, bool down) : down_(down) {
@@ -23,7 +29,7 @@ DlibResidualImpl::DlibResidualImpl(int64_t in, int64_t out, bool down) : down_(d
 }
 
 torch::Tensor DlibResidualImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = conv2_->forward(torch::relu(conv1_->forward(x)));
+  torch::Tensor out = conv2_->forward(conv1_->forward(x).relu_());  // in place: a fresh tensor
   torch::Tensor shortcut = x;
   if (down_) {
     shortcut = torch::avg_pool2d(x, 2, 2);
@@ -34,7 +40,7 @@ torch::Tensor DlibResidualImpl::forward(const torch::Tensor& x) {
     const int64_t dh = shortcut.size(2) - out.size(2), dw = shortcut.size(3) - out.size(3);
     if (dh > 0 || dw > 0) out = torch::nn::functional::pad(out, torch::nn::functional::PadFuncOptions({0, dw, 0, dh}));
   }
-  return torch::relu(out + shortcut);
+  return (out + shortcut).relu_();
 }
 
 DlibResNet::DlibResNet(bool with_projection) : with_projection_(with_projection) {
@@ -53,7 +59,7 @@ DlibResNet::DlibResNet(bool with_projection) : with_projection_(with_projection)
 }
 
 torch::Tensor DlibResNet::forward(torch::Tensor x) {
-  x = torch::max_pool2d(torch::relu(stem_->forward(x)), 3, 2);
+  x = torch::max_pool2d(stem_->forward(x).relu_(), 3, 2);
   for (auto& [name, block] : blocks_) x = block->forward(x);
   return with_projection_ ? fc_->forward(x) : x;
 }

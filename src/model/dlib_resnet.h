@@ -22,7 +22,8 @@ class DlibConvImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Conv2d conv_{nullptr};
+  int64_t stride_, padding_;
+  torch::nn::Conv2d conv_{nullptr};  // holds the weight and bias (state-dict names)
   torch::Tensor scale_weight_, scale_bias_;
 };
 TORCH_MODULE(DlibConv);

@@ -13,8 +13,6 @@ void add_test_options(ConfigSchema& schema) {
   schema.add_int("test.batch_size", 128, "Images per batch when extracting features").range(1, 65536);
   schema.add_bool("test.flip", true, "Average each embedding with that of the mirrored image");
   schema.add_bool("test.normalize", true, "L2-normalise embeddings");
-  schema.add_string("test.distance", "euclidean", "Distance between embeddings: euclidean or cosine")
-      .one_of({"euclidean", "cosine"});
 }
 
 ExtractOptions extract_options(const Config& config) {

@@ -1,11 +1,7 @@
 // End-to-end checks of the `toonreid` program as a user runs it.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
-
+#include "cli/cli_runner.h"
 #include "test_util.h"
 
 namespace toonreid {
@@ -14,28 +10,13 @@ namespace {
 using testing::TempDir;
 using testing::write_text;
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-  std::string cmd = std::string(TOONREID_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  Result r{-1, {}};
-  if (!pipe) return r;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) r.out.append(buf.data(), n);
-  int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using Result = testing::CliResult;
+using testing::contains;
+Result run(const std::string& args) { return testing::run_cli(args); }
 
 TEST(Cli, EveryCommandHasHelp) {
   for (const char* cmd : {"", "config", "config show", "config defaults", "data", "data stats", "data preview",
-                          "synth"}) {
+                          "synth", "train", "extract", "eval", "visualize", "rank", "ensemble"}) {
     Result r = run(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd << ": " << r.out;
     EXPECT_TRUE(contains(r.out, "Usage")) << cmd;

@@ -1,0 +1,187 @@
+// toonreid visualize --config C [--weights CKPT] --out DIR [--direction C2P|P2C|both] [--queries N | --query Q ...]
+//                    [--top-k K] [--tile PX]
+// toonreid rank      --config C [--weights CKPT] --out ranks.csv [--direction ...] [--top-k K]
+// toonreid ensemble  --config C --models CKPT... [--model-weights W...] [--combine distances|features]
+//                    [--normalize none|minmax|zscore] [--json OUT] [--markdown OUT]
+#include <fstream>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "cli/run_setup.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "data/image_io.h"
+#include "eval/ranked_list.h"
+#include "retrieval/ensemble.h"
+
+namespace toonreid::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<const RetrievalDirection*> chosen_directions(const SplitRetrieval& r, const std::string& which) {
+  std::vector<const RetrievalDirection*> out;
+  for (const auto& d : r.directions)
+    if (which == "both" || which == d.name) out.push_back(&d);
+  return out;
+}
+
+void add_direction_option(CLI::App* cmd, std::string& which) {
+  cmd->add_option("--direction", which, "C2P, P2C or both")->check(CLI::IsMember({"C2P", "P2C", "both"}));
+}
+
+// A query given as an index into the direction's queries, or as the end of its file path.
+std::size_t resolve_query(const SplitRetrieval& r, const RetrievalDirection& d, const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    const std::size_t i = std::stoul(text);
+    if (i >= d.query_records.size())
+      throw Error(d.name + " has " + std::to_string(d.query_records.size()) + " queries; query " + text + " does not exist");
+    return i;
+  }
+  for (std::size_t i = 0; i < d.query_records.size(); ++i) {
+    const std::string p = r.data[d.query_records[i]].path.generic_string();
+    if (p.size() >= text.size() && p.compare(p.size() - text.size(), text.size(), text) == 0) return i;
+  }
+  throw Error(d.name + ": no query image whose path ends with '" + text + "'");
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+void add_visualize_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("visualize", "PNG pictures of ranked lists: each query and its top-k matches");
+  struct Args {
+    ModelArgs model;
+    std::string out, direction = "both";
+    std::size_t queries = 8, top_k = 5;
+    int tile = 96;
+    std::vector<std::string> chosen;
+  };
+  auto args = std::make_shared<Args>();
+  add_model_args(cmd, args->model);
+  cmd->add_option("--out", args->out, "Output folder (one PNG per direction)")->required();
+  add_direction_option(cmd, args->direction);
+  cmd->add_option("--queries", args->queries, "Number of random queries (seed: run.seed)");
+  cmd->add_option("--query", args->chosen, "Chosen queries: index, or the end of the image path (repeatable)");
+  cmd->add_option("--top-k", args->top_k, "Matches shown per query")->check(CLI::Range(1, 50));
+  cmd->add_option("--tile", args->tile, "Pixels per image")->check(CLI::Range(32, 512));
+  cmd->callback([args, &ctx] {
+    RunSetup run(args->model.config, args->model.overrides);
+    SplitRetrieval r = run.retrieve_split(args->model, args->model.weights, ctx.show_progress());
+    fs::create_directories(args->out);
+    for (const auto* d : chosen_directions(r, args->direction)) {
+      std::vector<std::size_t> queries;
+      for (const auto& q : args->chosen) queries.push_back(resolve_query(r, *d, q));
+      if (args->chosen.empty())
+        queries = pick_queries(*d, args->queries, static_cast<std::uint64_t>(run.config().get_int("run.seed")));
+      RankedListOptions o;
+      o.top_k = args->top_k;
+      o.tile = args->tile;
+      const fs::path file = fs::path(args->out) / (d->name + ".png");
+      write_image(file, render_ranked_lists(r.data, *d, queries, o));
+      std::cout << file.string() << "\n";
+    }
+  });
+}
+
+void add_rank_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("rank", "Write each query's top-k gallery items and predicted identity as CSV");
+  struct Args {
+    ModelArgs model;
+    std::string out, direction = "both";
+    std::size_t top_k = 10;
+  };
+  auto args = std::make_shared<Args>();
+  add_model_args(cmd, args->model);
+  cmd->add_option("--out", args->out, "CSV file")->required();
+  add_direction_option(cmd, args->direction);
+  cmd->add_option("--top-k", args->top_k, "Gallery items per query")->check(CLI::Range(1, 100000));
+  cmd->callback([args, &ctx] {
+    RunSetup run(args->model.config, args->model.overrides);
+    SplitRetrieval r = run.retrieve_split(args->model, args->model.weights, ctx.show_progress());
+    std::string csv = "direction,query,query_identity,predicted_identity,correct,gallery,distances\n";
+    std::size_t rows = 0;
+    for (const auto* d : chosen_directions(r, args->direction))
+      for (std::size_t q = 0; q < d->query_records.size(); ++q) {
+        const auto matches = top_matches(*d, q, args->top_k);
+        std::string gallery, distances;
+        for (const auto& m : matches) {
+          gallery += (gallery.empty() ? "" : " ") + r.data[d->gallery_records[m.gallery]].path.generic_string();
+          distances += (distances.empty() ? "" : " ") + std::to_string(m.distance);
+        }
+        const auto& query = r.data[d->query_records[q]];
+        const std::string predicted = matches.empty() ? "" : r.data[d->gallery_records[matches[0].gallery]].identity;
+        csv += d->name + "," + csv_field(query.path.generic_string()) + "," + csv_field(query.identity) + "," +
+               csv_field(predicted) + "," + (predicted == query.identity ? "1" : "0") + "," + csv_field(gallery) + "," +
+               distances + "\n";
+        ++rows;
+      }
+    write_file_atomically(args->out, csv);
+    spdlog::info("{} ranked queries written to {}", rows, args->out);
+    std::cout << args->out << "\n";
+  });
+}
+
+void add_ensemble_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("ensemble", "Evaluate an ensemble of several models (distances or features combined)");
+  struct Args {
+    ModelArgs model;
+    std::vector<std::string> models;
+    std::vector<double> weights;
+    std::string combine = "distances", normalize = "none", json, markdown;
+  };
+  auto args = std::make_shared<Args>();
+  add_model_args(cmd, args->model, false);
+  cmd->add_option("--models", args->models, "Checkpoints ('pretrained' for the config's initialisation)")
+      ->required()->expected(2, 64);
+  cmd->add_option("--model-weights", args->weights, "One weight per model (default: equal)");
+  cmd->add_option("--combine", args->combine, "Combine distance matrices or concatenated features")
+      ->check(CLI::IsMember({"distances", "features"}));
+  cmd->add_option("--normalize", args->normalize, "Per-matrix normalisation before combining distances")
+      ->check(CLI::IsMember({"none", "minmax", "zscore"}));
+  cmd->add_option("--json", args->json, "Write the ensemble's metrics as JSON");
+  cmd->add_option("--markdown", args->markdown, "Write every model's and the ensemble's metrics as Markdown");
+  cmd->callback([args, &ctx] {
+    RunSetup run(args->model.config, args->model.overrides);
+    if (!args->weights.empty() && args->weights.size() != args->models.size())
+      throw Error("--model-weights: " + std::to_string(args->weights.size()) + " weights for " +
+                  std::to_string(args->models.size()) + " models");
+    std::vector<SplitRetrieval> parts;
+    std::string markdown;
+    for (const auto& m : args->models) {
+      parts.push_back(run.retrieve_split(args->model, m == "pretrained" ? "" : m, ctx.show_progress()));
+      const CrossDomainReport rep = summarise(parts.back().directions);
+      std::cout << parts.back().model << "\n" << format_table(rep);
+      markdown += "### " + parts.back().model + "\n\n" + format_markdown(rep) + "\n";
+    }
+    std::vector<RetrievalDirection> combined = parts[0].directions;
+    if (args->combine == "features") {
+      std::vector<torch::Tensor> features;
+      for (const auto& p : parts) features.push_back(p.features);
+      combined = run.retrieve(combine_features(features, args->weights), parts[0].data);
+    } else {
+      for (std::size_t k = 0; k < combined.size(); ++k) {
+        std::vector<torch::Tensor> matrices;
+        for (const auto& p : parts) matrices.push_back(p.directions[k].distances);
+        evaluate_direction(combined[k], combine_distances(matrices, args->weights, parse_normalization(args->normalize)));
+      }
+    }
+    const CrossDomainReport rep = summarise(combined);
+    std::cout << "ensemble (" << args->combine << (args->combine == "distances" ? ", " + args->normalize : "") << ")\n"
+              << format_table(rep);
+    markdown += "### ensemble (" + args->combine + ")\n\n" + format_markdown(rep);
+    if (!args->json.empty()) write_file_atomically(args->json, to_json(rep).dump(2) + "\n");
+    if (!args->markdown.empty()) write_file_atomically(args->markdown, markdown);
+  });
+}
+
+}  // namespace toonreid::cli

@@ -1,0 +1,146 @@
+#include "eval/html_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "eval/svg_plot.h"
+
+namespace toonreid {
+
+std::string base64_encode(const std::vector<std::uint8_t>& b) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((b.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < b.size(); i += 3) {
+    const std::uint32_t v = (static_cast<std::uint32_t>(b[i]) << 16) |
+                            (i + 1 < b.size() ? static_cast<std::uint32_t>(b[i + 1]) << 8 : 0) |
+                            (i + 2 < b.size() ? static_cast<std::uint32_t>(b[i + 2]) : 0);
+    out += t[(v >> 18) & 63];
+    out += t[(v >> 12) & 63];
+    out += i + 1 < b.size() ? t[(v >> 6) & 63] : '=';
+    out += i + 2 < b.size() ? t[v & 63] : '=';
+  }
+  return out;
+}
+
+namespace {
+
+std::string pct(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", 100 * v);
+  return buf;
+}
+
+void metrics_table(std::ostringstream& s, const std::vector<const RetrievalDirection*>& dirs) {
+  s << "<table class=\"metrics\"><tr><th>direction</th><th>mAP</th><th>Rank-1</th><th>Rank-5</th><th>Rank-10</th>"
+       "<th>mINP</th><th>queries</th><th>skipped</th><th>gallery</th></tr>";
+  for (const auto* d : dirs) {
+    const auto& m = d->metrics;
+    s << "<tr><td>" << escape_html(d->name) << "</td><td>" << pct(m.mAP) << "</td><td>" << pct(m.rank(1)) << "</td><td>"
+      << pct(m.rank(5)) << "</td><td>" << pct(m.rank(10)) << "</td><td>" << pct(m.mINP) << "</td><td>" << m.queries
+      << "</td><td>" << m.skipped << "</td><td>" << d->gallery_records.size() << "</td></tr>";
+  }
+  s << "</table><p class=\"note\">Percentages. C2P: caricature queries, photo gallery; P2C: the reverse.</p>";
+}
+
+void cmc_chart(std::ostringstream& s, const std::vector<const RetrievalDirection*>& dirs) {
+  std::vector<PlotSeries> series;
+  for (const auto* d : dirs) {
+    PlotSeries p{d->name, {}, {}};
+    for (std::size_t k = 0; k < d->metrics.cmc.size(); ++k) p.x.push_back(static_cast<double>(k + 1)), p.y.push_back(100 * d->metrics.cmc[k]);
+    series.push_back(std::move(p));
+  }
+  PlotOptions o;
+  o.title = "CMC curve";
+  o.x_label = "rank";
+  o.y_label = "matching rate (%)";
+  s << "<figure id=\"cmc\">" << render_line_chart(series, o) << "</figure>";
+}
+
+void training_charts(std::ostringstream& s, const std::vector<EpochRecord>& epochs) {
+  std::vector<std::string> names;
+  for (const auto& e : epochs)
+    for (const auto& [k, v] : e.losses)
+      if (std::find(names.begin(), names.end(), k) == names.end()) names.push_back(k);
+  std::vector<PlotSeries> losses;
+  for (const auto& n : names) {
+    PlotSeries p{n.substr(5), {}, {}};  // without "loss_"
+    for (const auto& e : epochs)
+      if (auto it = e.losses.find(n); it != e.losses.end()) p.x.push_back(e.epoch), p.y.push_back(it->second);
+    losses.push_back(std::move(p));
+  }
+  PlotOptions lo;
+  lo.title = "Training losses (epoch means)";
+  lo.x_label = "epoch";
+  lo.y_from_zero = true;
+  s << "<figure id=\"losses\">" << render_line_chart(losses, lo) << "</figure>";
+  PlotSeries acc{"ID accuracy", {}, {}}, c2p{"C2P mAP", {}, {}}, p2c{"P2C mAP", {}, {}};
+  for (const auto& e : epochs) {
+    acc.x.push_back(e.epoch), acc.y.push_back(100 * e.accuracy);
+    if (e.c2p_map) c2p.x.push_back(e.epoch), c2p.y.push_back(100 * *e.c2p_map);
+    if (e.p2c_map) p2c.x.push_back(e.epoch), p2c.y.push_back(100 * *e.p2c_map);
+  }
+  std::vector<PlotSeries> scores{acc};
+  if (!c2p.x.empty()) scores.push_back(c2p);
+  if (!p2c.x.empty()) scores.push_back(p2c);
+  PlotOptions ao;
+  ao.title = "Training accuracy and evaluations";
+  ao.x_label = "epoch";
+  ao.y_label = "%";
+  ao.y_from_zero = true;
+  s << "<figure id=\"accuracy\">" << render_line_chart(scores, ao) << "</figure>";
+}
+
+void hardest_identities(std::ostringstream& s, const RetrievalDirection& d, const std::vector<std::string>& names) {
+  auto ids = per_identity(d.metrics);
+  std::sort(ids.begin(), ids.end(), [](const IdentityMetrics& a, const IdentityMetrics& b) { return a.mAP < b.mAP; });
+  s << "<details><summary>" << escape_html(d.name) << ": per-identity mAP (" << ids.size()
+    << " identities, hardest first)</summary><table><tr><th>identity</th><th>queries</th><th>mAP</th><th>Rank-1</th></tr>";
+  for (const auto& id : ids) {
+    const std::string name =
+        id.label >= 0 && static_cast<std::size_t>(id.label) < names.size() ? names[static_cast<std::size_t>(id.label)] : std::to_string(id.label);
+    s << "<tr><td>" << escape_html(name) << "</td><td>" << id.queries << "</td><td>" << pct(id.mAP) << "</td><td>"
+      << pct(id.rank1) << "</td></tr>";
+  }
+  s << "</table></details>";
+}
+
+}  // namespace
+
+std::string render_html_report(const ReportInput& in) {
+  std::ostringstream s;
+  s << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << escape_html(in.title)
+    << "</title><style>"
+       "body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}"
+       "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 9px;text-align:right}"
+       "th{background:#f2f2f2}td:first-child{text-align:left}dt{font-weight:bold;float:left;width:9em;clear:left}"
+       "dd{margin-left:10em}figure{display:inline-block;margin:.5em}.note{color:#666;font-size:90%}"
+       "img.ranked{max-width:100%;border:1px solid #ccc}"
+       "</style></head><body>\n<h1>" << escape_html(in.title) << "</h1>\n";
+  if (!in.facts.empty()) {
+    s << "<dl>";
+    for (const auto& [k, v] : in.facts) s << "<dt>" << escape_html(k) << "</dt><dd>" << escape_html(v) << "</dd>";
+    s << "</dl>\n";
+  }
+  s << "<h2>Metrics</h2>\n";
+  metrics_table(s, in.directions);
+  cmc_chart(s, in.directions);
+  if (!in.training.empty()) {
+    s << "\n<h2>Training</h2>\n";
+    training_charts(s, in.training);
+  }
+  s << "\n<h2>Identities</h2>\n";
+  for (const auto* d : in.directions) hardest_identities(s, *d, in.identity_names);
+  if (!in.pictures.empty()) {
+    s << "\n<h2>Ranked lists</h2>\n<p class=\"note\">Query (blue), then the top matches: green = same identity, "
+         "red = another identity; distance under each.</p>\n";
+    for (const auto& p : in.pictures)
+      s << "<figure><figcaption>" << escape_html(p.caption) << "</figcaption><img class=\"ranked\" alt=\""
+        << escape_html(p.caption) << "\" src=\"data:image/png;base64," << base64_encode(p.png) << "\"></figure>\n";
+  }
+  s << "<p class=\"note\">Written by toonreid.</p></body></html>\n";
+  return s.str();
+}
+
+}  // namespace toonreid

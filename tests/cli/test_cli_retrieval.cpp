@@ -1,0 +1,135 @@
+// The retrieval commands end to end on a small synthetic set: eval's outputs (JSON,
+// Markdown, HTML, saved matrices), visualize, rank and ensemble.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_runner.h"
+#include "data/image_io.h"
+#include "retrieval/matrix_io.h"
+#include "test_util.h"
+
+namespace toonreid {
+namespace {
+
+using testing::contains;
+using testing::run_cli;
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class RetrievalCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    auto r = run_cli("synth --out " + data() + " --identities 6 --photos 3 --cartoons 3 --size 64 --seed 5 --quiet");
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string data() { return (*dir_ / "toons").string(); }
+  static fs::path path(const std::string& name) { return *dir_ / name; }
+  // The tiny config's randomly initialised ResNet-18: fast, and the same every run (run.seed).
+  static std::string model_args() {
+    return "--config " + testing::source_dir() + "/configs/tiny.yaml --data " + data() + " --quiet";
+  }
+  static testing::TempDir* dir_;
+};
+testing::TempDir* RetrievalCli::dir_ = nullptr;
+
+TEST_F(RetrievalCli, EvalWritesJsonMarkdownHtmlAndMatrices) {
+  auto r = run_cli("eval " + model_args() + " --json " + path("m.json").string() + " --markdown " +
+                   path("m.md").string() + " --html " + path("report.html").string() + " --save " + path("saved").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "C2P")) << r.out;
+  auto j = nlohmann::json::parse(slurp(path("m.json")));
+  for (const char* dir : {"C2P", "P2C"}) {
+    EXPECT_EQ(j[dir]["queries"].get<int>(), 9) << dir;  // 3 test identities x 3 images
+    EXPECT_GE(j[dir]["mAP"].get<double>(), 0.0);
+    EXPECT_LE(j[dir]["mAP"].get<double>(), 1.0);
+  }
+  EXPECT_TRUE(contains(slurp(path("m.md")), "| C2P |"));
+  const std::string html = slurp(path("report.html"));
+  EXPECT_TRUE(contains(html, "<svg")) << "CMC chart";
+  EXPECT_TRUE(contains(html, "data:image/png;base64,")) << "ranked lists";
+  EXPECT_FALSE(contains(html, "<script"));
+  // Saved matrices: both formats, the documented shapes.
+  torch::Tensor c2p = read_matrix(path("saved") / "c2p.npy");
+  EXPECT_EQ(c2p.sizes(), (std::vector<int64_t>{9, 9}));
+  EXPECT_TRUE(torch::equal(c2p, read_matrix(path("saved") / "c2p.trm")));
+  EXPECT_EQ(read_matrix(path("saved") / "features.npy").size(0), 18);
+  EXPECT_TRUE(fs::exists(path("saved") / "records.csv"));
+
+  // Re-ranking and the rank adjustment are config switches; metrics stay valid.
+  auto rr = run_cli("eval " + model_args() + " test.rerank.enabled=true test.rerank.k1=4 test.rerank.k2=2 "
+                    "test.rank_adjust.enabled=true test.query_expansion.enabled=true test.query_expansion.k=2 --json " +
+                    path("rr.json").string());
+  ASSERT_EQ(rr.code, 0) << rr.out;
+  auto jr = nlohmann::json::parse(slurp(path("rr.json")));
+  EXPECT_EQ(jr["C2P"]["queries"].get<int>(), 9);
+  auto bad = run_cli("eval " + model_args() + " test.rerank.lambda=2");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(contains(bad.out, "test.rerank.lambda")) << bad.out;
+}
+
+TEST_F(RetrievalCli, VisualizeDrawsOneRowPerQuery) {
+  auto r = run_cli("visualize " + model_args() + " --out " + path("vis").string() + " --queries 3 --top-k 4 --tile 48");
+  ASSERT_EQ(r.code, 0) << r.out;
+  cv::Mat c2p = read_image(path("vis") / "C2P.png");
+  EXPECT_GT(c2p.rows, 3 * 48);
+  EXPECT_LT(c2p.rows, 3 * 120);
+  EXPECT_GT(c2p.cols, 5 * 48);
+  EXPECT_TRUE(fs::exists(path("vis") / "P2C.png"));
+  // Chosen queries by index or file name; unknown ones are named.
+  auto chosen = run_cli("visualize " + model_args() + " --out " + path("vis2").string() +
+                        " --direction C2P --query 0 --query C00002.jpg --tile 48");
+  ASSERT_EQ(chosen.code, 0) << chosen.out;
+  EXPECT_FALSE(fs::exists(path("vis2") / "P2C.png"));
+  auto missing = run_cli("visualize " + model_args() + " --out " + path("vis3").string() + " --direction C2P --query 99");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_TRUE(contains(missing.out, "query 99 does not exist")) << missing.out;
+}
+
+TEST_F(RetrievalCli, RankWritesTopKAndPrediction) {
+  auto r = run_cli("rank " + model_args() + " --out " + path("ranks.csv").string() + " --top-k 3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::istringstream csv(slurp(path("ranks.csv")));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "direction,query,query_identity,predicted_identity,correct,gallery,distances");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    ++rows;
+    const auto gallery = line.substr(0, line.rfind(','));
+    const auto last = gallery.substr(gallery.rfind(',') + 1);
+    EXPECT_EQ(std::count(last.begin(), last.end(), ' '), 2) << line;  // three gallery items
+  }
+  EXPECT_EQ(rows, 18);
+}
+
+TEST_F(RetrievalCli, EnsembleOfAModelWithItselfEqualsTheModel) {
+  auto single = run_cli("eval " + model_args() + " --json " + path("single.json").string());
+  ASSERT_EQ(single.code, 0) << single.out;
+  for (const char* mode : {"--combine distances --normalize minmax", "--combine features"}) {
+    auto e = run_cli("ensemble " + model_args() + " --models pretrained pretrained --model-weights 1 3 " + mode +
+                     " --json " + path("ens.json").string() + " --markdown " + path("ens.md").string());
+    ASSERT_EQ(e.code, 0) << e.out;
+    auto a = nlohmann::json::parse(slurp(path("single.json"))), b = nlohmann::json::parse(slurp(path("ens.json")));
+    EXPECT_NEAR(a["C2P"]["mAP"].get<double>(), b["C2P"]["mAP"].get<double>(), 1e-6) << mode;
+    EXPECT_NEAR(a["P2C"]["mAP"].get<double>(), b["P2C"]["mAP"].get<double>(), 1e-6) << mode;
+    EXPECT_TRUE(contains(slurp(path("ens.md")), "ensemble")) << mode;
+  }
+  auto bad = run_cli("ensemble " + model_args() + " --models pretrained pretrained --model-weights 1");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(contains(bad.out, "1 weights for 2 models")) << bad.out;
+}
+
+}  // namespace
+}  // namespace toonreid
