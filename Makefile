@@ -32,12 +32,16 @@ demo: build
 	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --json $(DEMO_DIR)/eval_zero_shot.json
 	@echo "== fine-tuning"
 	./$(BUILD_DIR)/toonreid train --config configs/synth_demo.yaml
-	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/run/model_final.pt --json $(DEMO_DIR)/eval_trained.json
-	@echo "demo: data in $(DEMO_DIR)/synth, preview $(DEMO_DIR)/synth_preview.png, model $(DEMO_DIR)/run/model_final.pt"
+	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/run/model_final.pt --json $(DEMO_DIR)/eval_trained.json \
+		--markdown $(DEMO_DIR)/eval_trained.md --html $(DEMO_DIR)/report.html
+	@echo "== with k-reciprocal re-ranking"
+	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/run/model_final.pt test.rerank.enabled=true
+	@echo "demo: data in $(DEMO_DIR)/synth, preview $(DEMO_DIR)/synth_preview.png, model $(DEMO_DIR)/run/model_final.pt, report $(DEMO_DIR)/report.html"
 
 bench: build
 	./$(BUILD_DIR)/bench/bench_loader --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	./bench/compare_pytorch.sh $(BUILD_DIR)
+	./bench/compare_numpy.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) $(DEMO_DIR)

@@ -141,7 +141,8 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
   };
   auto args = std::make_shared<Args>();
   add_model_args(cmd, args->model, false);
-  cmd->add_option("--models", args->models, "Checkpoints ('pretrained' for the config's initialisation)")
+  cmd->add_option("--models", args->models,
+                  "Checkpoints ('pretrained' for the config's initialisation) or saved features (.npy / .trm)")
       ->required()->expected(2, 64);
   cmd->add_option("--model-weights", args->weights, "One weight per model (default: equal)");
   cmd->add_option("--combine", args->combine, "Combine distance matrices or concatenated features")
@@ -151,6 +152,15 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--json", args->json, "Write the ensemble's metrics as JSON");
   cmd->add_option("--markdown", args->markdown, "Write every model's and the ensemble's metrics as Markdown");
   cmd->callback([args, &ctx] {
+    // --models takes every following word, so overrides written after it land there.
+    for (auto it = args->models.begin(); it != args->models.end();)
+      if (it->find('=') != std::string::npos && !fs::exists(*it)) {
+        args->model.overrides.push_back(*it);
+        it = args->models.erase(it);
+      } else {
+        ++it;
+      }
+    if (args->models.size() < 2) throw Error("ensemble: --models needs at least two models");
     RunSetup run(args->model.config, args->model.overrides);
     if (!args->weights.empty() && args->weights.size() != args->models.size())
       throw Error("--model-weights: " + std::to_string(args->weights.size()) + " weights for " +
@@ -158,7 +168,10 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
     std::vector<SplitRetrieval> parts;
     std::string markdown;
     for (const auto& m : args->models) {
-      parts.push_back(run.retrieve_split(args->model, m == "pretrained" ? "" : m, ctx.show_progress()));
+      ModelArgs one = args->model;
+      const std::string ext = fs::path(m).extension().string();
+      if (ext == ".npy" || ext == ".trm") one.features = m;
+      parts.push_back(run.retrieve_split(one, m == "pretrained" || !one.features.empty() ? "" : m, ctx.show_progress()));
       const CrossDomainReport rep = summarise(parts.back().directions);
       std::cout << parts.back().model << "\n" << format_table(rep);
       markdown += "### " + parts.back().model + "\n\n" + format_markdown(rep) + "\n";

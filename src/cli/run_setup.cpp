@@ -9,6 +9,7 @@
 #include "core/runtime.h"
 #include "data/transforms.h"
 #include "retrieval/features.h"
+#include "retrieval/matrix_io.h"
 
 namespace toonreid::cli {
 
@@ -16,7 +17,12 @@ void add_model_args(CLI::App* cmd, ModelArgs& a, bool weights) {
   cmd->add_option("--config", a.config, "YAML config")->required()->check(CLI::ExistingFile);
   cmd->add_option("--data", a.data, "Data set folder or manifest (default: data.root)");
   cmd->add_option("--split", a.split, "Split to use (default: data.test_split)");
-  if (weights) cmd->add_option("--weights", a.weights, "Checkpoint (default: the config's pretrained initialisation)");
+  if (weights) {
+    cmd->add_option("--weights", a.weights, "Checkpoint (default: the config's pretrained initialisation)");
+    cmd->add_option("--features", a.features,
+                    "Features saved by extract / eval --save (.npy or .trm, one row per record of the split) "
+                    "instead of running a model")->check(CLI::ExistingFile)->excludes("--weights");
+  }
   cmd->add_option("overrides", a.overrides, "Config overrides key.sub=value");
 }
 
@@ -71,9 +77,17 @@ std::vector<RetrievalDirection> RunSetup::retrieve(const torch::Tensor& features
 SplitRetrieval RunSetup::retrieve_split(const ModelArgs& args, const std::string& weights, bool progress) const {
   SplitRetrieval r;
   r.data = open_data(args.data).split(args.split.empty() ? config_.get_string("data.test_split") : args.split);
-  auto m = eval_model(weights);
-  r.model = weights.empty() ? "pretrained initialisation (" + config_.get_string("model.backbone") + ")" : weights;
-  r.features = features(m.model, *m.model_config, r.data, progress);
+  if (!args.features.empty()) {
+    r.features = read_matrix(args.features);
+    if (r.features.dim() != 2 || r.features.size(0) != static_cast<int64_t>(r.data.size()))
+      throw DataError(args.features + ": " + std::to_string(r.features.size(0)) + " feature rows for the " +
+                      std::to_string(r.data.size()) + " records of split '" + r.data[0].split + "' of " + r.data.origin());
+    r.model = "features " + args.features;
+  } else {
+    auto m = eval_model(weights);
+    r.model = weights.empty() ? "pretrained initialisation (" + config_.get_string("model.backbone") + ")" : weights;
+    r.features = features(m.model, *m.model_config, r.data, progress);
+  }
   r.directions = retrieve(r.features, r.data);
   return r;
 }

@@ -21,6 +21,7 @@ namespace toonreid::cli {
 // Options of every command that evaluates a model on a split.
 struct ModelArgs {
   std::string config, data, split, weights;
+  std::string features;  // saved features of the split (skips the model)
   std::vector<std::string> overrides;
 };
 void add_model_args(CLI::App* cmd, ModelArgs& args, bool weights = true);

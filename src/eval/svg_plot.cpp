@@ -51,7 +51,7 @@ std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotO
   const double pad = 0.05 * (y1 - y0);
   if (!(o.y_from_zero && y0 == 0)) y0 -= pad;
   y1 += pad;
-  const int left = 58, right = 16, top = o.title.empty() ? 14 : 32, bottom = 44;
+  const int left = 58, right = 110, top = o.title.empty() ? 14 : 32, bottom = 44;
   const double pw = o.width - left - right, ph = o.height - top - bottom;
   auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * pw; };
   auto py = [&](double y) { return top + (1 - (y - y0) / (y1 - y0)) * ph; };
@@ -93,9 +93,9 @@ std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotO
       for (std::size_t i = 0; i < std::min(sr.x.size(), sr.y.size()); ++i)
         if (std::isfinite(sr.x[i]) && std::isfinite(sr.y[i]))
           s << "<circle cx=\"" << px(sr.x[i]) << "\" cy=\"" << py(sr.y[i]) << "\" r=\"2.5\" fill=\"" << colour << "\"/>";
-    const double ly = top + 14 + 15.0 * static_cast<double>(k);
-    s << "<line x1=\"" << left + pw - 130 << "\" x2=\"" << left + pw - 110 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
-      << "\" stroke=\"" << colour << "\" stroke-width=\"2\"/><text x=\"" << left + pw - 105 << "\" y=\"" << ly << "\">"
+    const double ly = top + 10 + 15.0 * static_cast<double>(k);  // legend right of the plot
+    s << "<line x1=\"" << left + pw + 8 << "\" x2=\"" << left + pw + 26 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
+      << "\" stroke=\"" << colour << "\" stroke-width=\"2\"/><text x=\"" << left + pw + 30 << "\" y=\"" << ly << "\">"
       << escape_html(sr.name) << "</text>";
   }
   s << "</svg>";

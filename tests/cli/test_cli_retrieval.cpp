@@ -67,6 +67,17 @@ TEST_F(RetrievalCli, EvalWritesJsonMarkdownHtmlAndMatrices) {
   EXPECT_EQ(read_matrix(path("saved") / "features.npy").size(0), 18);
   EXPECT_TRUE(fs::exists(path("saved") / "records.csv"));
 
+  // Saved features evaluate without the model, to the same numbers; a mismatch is named.
+  auto again = run_cli("eval --config " + testing::source_dir() + "/configs/tiny.yaml --data " + data() +
+                       " --quiet --features " + (path("saved") / "features.trm").string() + " --json " +
+                       path("again.json").string());
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_NEAR(nlohmann::json::parse(slurp(path("again.json")))["C2P"]["mAP"].get<double>(), j["C2P"]["mAP"].get<double>(), 1e-9);
+  write_matrix(path("short.npy"), torch::zeros({5, 512}));
+  auto wrong = run_cli("eval " + model_args() + " --features " + path("short.npy").string());
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_TRUE(contains(wrong.out, "5 feature rows for the 18 records")) << wrong.out;
+
   // Re-ranking and the rank adjustment are config switches; metrics stay valid.
   auto rr = run_cli("eval " + model_args() + " test.rerank.enabled=true test.rerank.k1=4 test.rerank.k2=2 "
                     "test.rank_adjust.enabled=true test.query_expansion.enabled=true test.query_expansion.k=2 --json " +
@@ -126,6 +137,10 @@ TEST_F(RetrievalCli, EnsembleOfAModelWithItselfEqualsTheModel) {
     EXPECT_NEAR(a["P2C"]["mAP"].get<double>(), b["P2C"]["mAP"].get<double>(), 1e-6) << mode;
     EXPECT_TRUE(contains(slurp(path("ens.md")), "ensemble")) << mode;
   }
+  // Overrides written after --models still count as overrides.
+  auto late = run_cli("ensemble " + model_args() + " --models pretrained pretrained test.distance=cosine --json " +
+                      path("late.json").string());
+  ASSERT_EQ(late.code, 0) << late.out;
   auto bad = run_cli("ensemble " + model_args() + " --models pretrained pretrained --model-weights 1");
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.out, "1 weights for 2 models")) << bad.out;
