@@ -65,6 +65,15 @@ for size in "2500 3300" "5000 6000"; do
   fi
   rm -rf "$d"
 done
+# N = 20,000 (queries + gallery): toonreid only (the dense reference would need ~10 GB).
+d="$work/rerank_10000_10000"
+$PY bench/reference/retrieval_numpy.py make "$d" --queries 10000 --gallery 10000 --dim 2048 --ids 1000
+$PY - "$(measure "$BUILD/bench/bench_retrieval" rerank "$d")" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"re-ranking (10000, 10000), 2048-d  toonreid {r['seconds']:7.2f} s {r['work_mb']:6.0f} MB   (process peak {r['peak_rss_mb']:.0f} MB, one run)")
+PY
+rm -rf "$d"
 for size in "2500 3300 $REPS" "20000 100000 $BIG_REPS"; do
   set -- $size
   d="$work/metrics_$1_$2"

@@ -10,6 +10,7 @@
 #include "engine/trainer.h"
 #include "model/reid_model.h"
 #include "retrieval/features.h"
+#include "mining/identity_mining.h"
 #include "retrieval/postprocess.h"
 
 namespace toonreid {
@@ -27,6 +28,7 @@ ConfigSchema toonreid_schema() {
   add_train_options(schema);
   add_test_options(schema);
   add_retrieval_options(schema);
+  add_mining_options(schema);
   return schema;
 }
 

@@ -24,5 +24,6 @@ void add_extract_command(CLI::App& app, Context& ctx);
 void add_visualize_command(CLI::App& app, Context& ctx);
 void add_rank_command(CLI::App& app, Context& ctx);
 void add_ensemble_command(CLI::App& app, Context& ctx);
+void add_mine_command(CLI::App& app, Context& ctx);
 
 }  // namespace toonreid::cli

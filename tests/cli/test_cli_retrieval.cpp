@@ -1,5 +1,5 @@
 // The retrieval commands end to end on a small synthetic set: eval's outputs (JSON,
-// Markdown, HTML, saved matrices), visualize, rank and ensemble.
+// Markdown, HTML, saved matrices), visualize, rank, ensemble and mine.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -144,6 +144,30 @@ TEST_F(RetrievalCli, EnsembleOfAModelWithItselfEqualsTheModel) {
   auto bad = run_cli("ensemble " + model_args() + " --models pretrained pretrained --model-weights 1");
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.out, "1 weights for 2 models")) << bad.out;
+}
+
+TEST_F(RetrievalCli, MineWritesPseudoLabelsAndTheirQuality) {
+  auto describe = run_cli("mine " + model_args() + " --out " + path("mine_d").string() + " --describe");
+  ASSERT_EQ(describe.code, 0) << describe.out;
+  EXPECT_TRUE(contains(describe.out, "query nearest gallery")) << describe.out;
+  // Thresholds wide enough that everything joins some anchor: every sample is labelled.
+  auto im = run_cli("mine " + model_args() + " --out " + path("mine_im").string() + " mining.d_n=0.3 mining.d_p=5");
+  ASSERT_EQ(im.code, 0) << im.out;
+  auto j = nlohmann::json::parse(slurp(path("mine_im") / "mining.json"));
+  EXPECT_EQ(j["method"], "identity");
+  EXPECT_EQ(j["quality"]["labelled"].get<int>(), 18);
+  EXPECT_GE(j["anchors"].get<int>(), 1);
+  const std::string csv = slurp(path("mine_im") / "pseudo_labels.csv");
+  EXPECT_TRUE(contains(csv, "im_00000")) << csv.substr(0, 200);
+  auto km = run_cli("mine " + model_args() + " --out " + path("mine_km").string() + " --method kmeans --k 3");
+  ASSERT_EQ(km.code, 0) << km.out;
+  auto jk = nlohmann::json::parse(slurp(path("mine_km") / "mining.json"));
+  EXPECT_EQ(jk["k"].get<int>(), 3);
+  EXPECT_EQ(jk["quality"]["pseudo_identities"].get<int>(), 3);
+  EXPECT_GT(jk["quality"]["precision"].get<double>(), 0.0);
+  auto bad = run_cli("mine " + model_args() + " --out " + path("mine_bad").string() + " --method kmeans --k 99");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(contains(bad.out, "k = 99 for 18 samples")) << bad.out;
 }
 
 }  // namespace
