@@ -22,7 +22,9 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The main job on the embedded default: generate the synthetic toon faces, check and
-# preview them, evaluate dlib's pretrained embedder zero-shot, fine-tune it, evaluate again.
+# preview them, evaluate dlib's pretrained embedder zero-shot, run the whole recipe
+# (toonreid pipeline: baseline, MDL, identity mining vs k-means, re-ranking, ensemble)
+# and write the HTML reports.
 demo: build
 	rm -rf $(DEMO_DIR)
 	./$(BUILD_DIR)/toonreid synth --out $(DEMO_DIR)/synth --identities 60 --photos 8 --cartoons 8 --size 128 --seed 7
@@ -30,13 +32,12 @@ demo: build
 	./$(BUILD_DIR)/toonreid data preview $(DEMO_DIR)/synth --out $(DEMO_DIR)/synth_preview.png --identities 8
 	@echo "== zero-shot (pretrained dlib_resnet, no training)"
 	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --json $(DEMO_DIR)/eval_zero_shot.json
-	@echo "== fine-tuning"
-	./$(BUILD_DIR)/toonreid train --config configs/synth_demo.yaml
-	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/run/model_final.pt --json $(DEMO_DIR)/eval_trained.json \
-		--markdown $(DEMO_DIR)/eval_trained.md --html $(DEMO_DIR)/report.html
-	@echo "== with k-reciprocal re-ranking"
-	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/run/model_final.pt test.rerank.enabled=true
-	@echo "demo: data in $(DEMO_DIR)/synth, preview $(DEMO_DIR)/synth_preview.png, model $(DEMO_DIR)/run/model_final.pt, report $(DEMO_DIR)/report.html"
+	@echo "== the recipe: baseline, MDL, identity mining (vs k-means), re-ranking, ensemble"
+	./$(BUILD_DIR)/toonreid pipeline --config configs/pipeline_demo.yaml
+	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/pipeline/baseline/model_final.pt \
+		--json $(DEMO_DIR)/eval_trained.json --markdown $(DEMO_DIR)/eval_trained.md --html $(DEMO_DIR)/report.html
+	@echo "demo: data in $(DEMO_DIR)/synth (preview $(DEMO_DIR)/synth_preview.png); stages in $(DEMO_DIR)/pipeline,"
+	@echo "      comparison $(DEMO_DIR)/pipeline/comparison.html; report of the baseline model $(DEMO_DIR)/report.html"
 
 bench: build
 	./$(BUILD_DIR)/bench/bench_loader --benchmark_repetitions=3 --benchmark_report_aggregates_only=true

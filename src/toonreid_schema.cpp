@@ -4,6 +4,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/sampler.h"
+#include "data/training_selection.h"
 #include "data/transforms.h"
 #include "engine/lr_schedule.h"
 #include "engine/objective.h"
@@ -15,10 +16,27 @@
 
 namespace toonreid {
 
+void add_pipeline_options(ConfigSchema& schema) {
+  schema.describe_section("pipeline", "toonreid pipeline: the stages to run and each stage's config overrides.");
+  schema.add_string_list("pipeline.stages", {"baseline", "mdl", "identity_mining", "kmeans", "rerank", "ensemble"},
+                         "Stages in order: baseline, mdl, identity_mining, kmeans, rerank, ensemble");
+  schema.add_string("pipeline.output_dir", "runs/pipeline", "Folder of the stage folders and the comparison");
+  schema.add_string_list("pipeline.baseline", {}, "Overrides of the baseline training");
+  schema.add_string_list("pipeline.mdl_stage1", {"data.selection=mdl_pretrain"},
+                         "Overrides of MDL stage 1 (pre-training on the target domain + N identities of the other)");
+  schema.add_string_list("pipeline.mdl_stage2",
+                         {"data.selection=target_domain", "solver.freeze_stages=2", "solver.base_lr=0.001",
+                          "solver.head_lr_factor=10"},
+                         "Overrides of MDL stage 2 (fine-tuning on the target domain; started from stage 1)");
+  schema.add_string_list("pipeline.retrain", {},
+                         "Overrides of the retraining with pseudo-labels (started from the mined model)");
+}
+
 ConfigSchema toonreid_schema() {
   ConfigSchema schema;
   add_run_options(schema);
   add_data_options(schema);
+  add_training_selection_options(schema);
   add_input_options(schema);
   add_sampler_options(schema);
   add_loader_options(schema);
@@ -29,6 +47,7 @@ ConfigSchema toonreid_schema() {
   add_test_options(schema);
   add_retrieval_options(schema);
   add_mining_options(schema);
+  add_pipeline_options(schema);
   return schema;
 }
 

@@ -65,16 +65,16 @@ void add_eval_command(CLI::App& app, Context& ctx) {
   cmd->callback([args, &ctx] {
     RunSetup run(args->model.config, args->model.overrides);
     SplitRetrieval r = run.retrieve_split(args->model, args->model.weights, ctx.show_progress());
-    const CrossDomainReport report = summarise(r.directions);
-    std::cout << format_table(report);
-    if (!args->json.empty()) write_file_atomically(args->json, to_json(report).dump(2) + "\n");
-    if (!args->markdown.empty()) write_file_atomically(args->markdown, format_markdown(report));
+    std::cout << format_table(r.directions);
+    if (!args->json.empty()) write_file_atomically(args->json, to_json(r.directions).dump(2) + "\n");
+    if (!args->markdown.empty()) write_file_atomically(args->markdown, format_markdown(r.directions));
     if (!args->save.empty()) save_matrices(args->save, r);
     if (!args->html.empty()) {
       ReportInput in;
       in.facts = {{"model", r.model},
                   {"data", r.data.origin()},
-                  {"split", args->model.split.empty() ? run.config().get_string("data.test_split") : args->model.split},
+                  {"split", !args->model.query_split.empty() ? args->model.query_split + " against " + args->model.gallery_split
+                            : args->model.split.empty() ? run.config().get_string("data.test_split") : args->model.split},
                   {"images", std::to_string(r.data.size())},
                   {"feature size", std::to_string(r.features.size(1))},
                   {"retrieval", retrieval_options(run.config()).describe()}};

@@ -172,15 +172,15 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
       const std::string ext = fs::path(m).extension().string();
       if (ext == ".npy" || ext == ".trm") one.features = m;
       parts.push_back(run.retrieve_split(one, m == "pretrained" || !one.features.empty() ? "" : m, ctx.show_progress()));
-      const CrossDomainReport rep = summarise(parts.back().directions);
-      std::cout << parts.back().model << "\n" << format_table(rep);
-      markdown += "### " + parts.back().model + "\n\n" + format_markdown(rep) + "\n";
+      std::cout << parts.back().model << "\n" << format_table(parts.back().directions);
+      markdown += "### " + parts.back().model + "\n\n" + format_markdown(parts.back().directions) + "\n";
     }
     std::vector<RetrievalDirection> combined = parts[0].directions;
     if (args->combine == "features") {
       std::vector<torch::Tensor> features;
       for (const auto& p : parts) features.push_back(p.features);
-      combined = run.retrieve(combine_features(features, args->weights), parts[0].data);
+      const torch::Tensor fused = combine_features(features, args->weights);
+      for (auto& d : combined) evaluate_direction(d, fused, retrieval_options(run.config()));
     } else {
       for (std::size_t k = 0; k < combined.size(); ++k) {
         std::vector<torch::Tensor> matrices;
@@ -188,11 +188,10 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
         evaluate_direction(combined[k], combine_distances(matrices, args->weights, parse_normalization(args->normalize)));
       }
     }
-    const CrossDomainReport rep = summarise(combined);
     std::cout << "ensemble (" << args->combine << (args->combine == "distances" ? ", " + args->normalize : "") << ")\n"
-              << format_table(rep);
-    markdown += "### ensemble (" + args->combine + ")\n\n" + format_markdown(rep);
-    if (!args->json.empty()) write_file_atomically(args->json, to_json(rep).dump(2) + "\n");
+              << format_table(combined);
+    markdown += "### ensemble (" + args->combine + ")\n\n" + format_markdown(combined);
+    if (!args->json.empty()) write_file_atomically(args->json, to_json(combined).dump(2) + "\n");
     if (!args->markdown.empty()) write_file_atomically(args->markdown, markdown);
   });
 }

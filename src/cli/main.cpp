@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   cli::add_rank_command(app, ctx);
   cli::add_ensemble_command(app, ctx);
   cli::add_mine_command(app, ctx);
+  cli::add_pipeline_command(app, ctx);
 
   try {
     app.parse(argc, argv);

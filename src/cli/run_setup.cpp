@@ -23,6 +23,11 @@ void add_model_args(CLI::App* cmd, ModelArgs& a, bool weights) {
                     "Features saved by extract / eval --save (.npy or .trm, one row per record of the split) "
                     "instead of running a model")->check(CLI::ExistingFile)->excludes("--weights");
   }
+  auto* q = cmd->add_option("--query-split", a.query_split,
+                            "Rank this split's images against --gallery-split's (any domains) instead of C2P and P2C");
+  auto* g = cmd->add_option("--gallery-split", a.gallery_split, "Gallery split for --query-split");
+  q->needs(g);
+  g->needs(q);
   cmd->add_option("overrides", a.overrides, "Config overrides key.sub=value");
 }
 
@@ -76,19 +81,35 @@ std::vector<RetrievalDirection> RunSetup::retrieve(const torch::Tensor& features
 
 SplitRetrieval RunSetup::retrieve_split(const ModelArgs& args, const std::string& weights, bool progress) const {
   SplitRetrieval r;
-  r.data = open_data(args.data).split(args.split.empty() ? config_.get_string("data.test_split") : args.split);
+  if (!args.query_split.empty()) {
+    // The records of both splits, queries first in file order; one custom direction.
+    Dataset all = open_data(args.data);
+    std::vector<ImageRecord> records;
+    for (const std::string& s : {args.query_split, args.gallery_split}) {
+      const Dataset part = all.split(s);  // named: records() refers into it
+      records.insert(records.end(), part.records().begin(), part.records().end());
+    }
+    r.data = Dataset(std::move(records), all.origin());
+  } else {
+    r.data = open_data(args.data).split(args.split.empty() ? config_.get_string("data.test_split") : args.split);
+  }
   if (!args.features.empty()) {
     r.features = read_matrix(args.features);
     if (r.features.dim() != 2 || r.features.size(0) != static_cast<int64_t>(r.data.size()))
       throw DataError(args.features + ": " + std::to_string(r.features.size(0)) + " feature rows for the " +
-                      std::to_string(r.data.size()) + " records of split '" + r.data[0].split + "' of " + r.data.origin());
+                      std::to_string(r.data.size()) + " records selected from " + r.data.origin());
     r.model = "features " + args.features;
   } else {
     auto m = eval_model(weights);
     r.model = weights.empty() ? "pretrained initialisation (" + config_.get_string("model.backbone") + ")" : weights;
     r.features = features(m.model, *m.model_config, r.data, progress);
   }
-  r.directions = retrieve(r.features, r.data);
+  if (args.query_split.empty()) {
+    r.directions = retrieve(r.features, r.data);
+  } else {
+    r.directions.push_back(split_direction(r.data, args.query_split, args.gallery_split));
+    evaluate_direction(r.directions.back(), r.features, retrieval_options(config_));
+  }
   return r;
 }
 

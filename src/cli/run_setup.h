@@ -22,6 +22,7 @@ namespace toonreid::cli {
 struct ModelArgs {
   std::string config, data, split, weights;
   std::string features;  // saved features of the split (skips the model)
+  std::string query_split, gallery_split;  // a user-defined direction instead of C2P / P2C
   std::vector<std::string> overrides;
 };
 void add_model_args(CLI::App* cmd, ModelArgs& args, bool weights = true);

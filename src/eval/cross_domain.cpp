@@ -38,6 +38,19 @@ std::vector<RetrievalDirection> cross_domain_directions(const Dataset& data) {
   return {std::move(c2p), std::move(p2c)};
 }
 
+RetrievalDirection split_direction(const Dataset& data, const std::string& query_split, const std::string& gallery_split) {
+  LabelMap labels = make_labels(data);
+  RetrievalDirection d;
+  d.name = query_split + "->" + gallery_split;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    if (data[i].split == query_split) d.query_records.push_back(i), d.query_labels.push_back(labels.record_labels[i]);
+    else if (data[i].split == gallery_split) d.gallery_records.push_back(i), d.gallery_labels.push_back(labels.record_labels[i]);
+  }
+  if (d.query_records.empty()) throw DataError(data.origin() + ": query split '" + query_split + "' has no images");
+  if (d.gallery_records.empty()) throw DataError(data.origin() + ": gallery split '" + gallery_split + "' has no images");
+  return d;
+}
+
 void evaluate_direction(RetrievalDirection& d, const torch::Tensor& features, const RetrievalOptions& options) {
   RetrievalDistances r = retrieval_distances(d.query_features(features), d.gallery_features(features), options);
   d.adjusted = r.adjusted;
@@ -61,7 +74,10 @@ std::vector<RetrievalDirection> run_cross_domain(const torch::Tensor& features, 
 
 CrossDomainReport summarise(const std::vector<RetrievalDirection>& directions) {
   CrossDomainReport r;
-  for (const auto& d : directions) (d.name == "C2P" ? r.c2p : r.p2c) = d.metrics;
+  for (const auto& d : directions) {
+    if (d.name == "C2P") r.c2p = d.metrics;
+    else if (d.name == "P2C") r.p2c = d.metrics;
+  }
   return r;
 }
 
@@ -75,37 +91,55 @@ CrossDomainReport evaluate_cross_domain(const torch::Tensor& features, const Dat
   return evaluate_cross_domain(features, data, o);
 }
 
-nlohmann::json to_json(const CrossDomainReport& report) {
-  auto one = [](const RetrievalMetrics& m) {
-    return nlohmann::json{{"mAP", m.mAP},      {"rank1", m.rank(1)}, {"rank5", m.rank(5)}, {"rank10", m.rank(10)},
-                          {"mINP", m.mINP},    {"queries", m.queries}, {"skipped", m.skipped}};
-  };
-  return {{"C2P", one(report.c2p)}, {"P2C", one(report.p2c)}};
+namespace {
+
+using NamedMetrics = std::vector<std::pair<std::string, const RetrievalMetrics*>>;
+
+NamedMetrics named(const CrossDomainReport& r) { return {{"C2P", &r.c2p}, {"P2C", &r.p2c}}; }
+NamedMetrics named(const std::vector<RetrievalDirection>& dirs) {
+  NamedMetrics out;
+  for (const auto& d : dirs) out.emplace_back(d.name, &d.metrics);
+  return out;
 }
 
-std::string format_table(const CrossDomainReport& report) {
+nlohmann::json json_of(const NamedMetrics& all) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, m] : all)
+    j[name] = {{"mAP", m->mAP},     {"rank1", m->rank(1)},   {"rank5", m->rank(5)},    {"rank10", m->rank(10)},
+               {"mINP", m->mINP},   {"queries", m->queries}, {"skipped", m->skipped}};
+  return j;
+}
+
+std::string table_of(const NamedMetrics& all) {
   char buf[512];
   std::string out = "direction    mAP  Rank-1  Rank-5  Rank-10   mINP  queries\n";
-  for (const auto& [name, m] : {std::pair<const char*, const RetrievalMetrics&>{"C2P", report.c2p},
-                                std::pair<const char*, const RetrievalMetrics&>{"P2C", report.p2c}}) {
-    std::snprintf(buf, sizeof buf, "%-9s %6.2f %7.2f %7.2f %8.2f %6.2f %8zu\n", name, 100 * m.mAP, 100 * m.rank(1),
-                  100 * m.rank(5), 100 * m.rank(10), 100 * m.mINP, m.queries);
+  for (const auto& [name, m] : all) {
+    std::snprintf(buf, sizeof buf, "%-9s %6.2f %7.2f %7.2f %8.2f %6.2f %8zu\n", name.c_str(), 100 * m->mAP,
+                  100 * m->rank(1), 100 * m->rank(5), 100 * m->rank(10), 100 * m->mINP, m->queries);
     out += buf;
   }
   return out;
 }
 
-std::string format_markdown(const CrossDomainReport& report) {
+std::string markdown_of(const NamedMetrics& all) {
   char buf[512];
   std::string out = "| direction | mAP | Rank-1 | Rank-5 | Rank-10 | mINP | queries | skipped |\n"
                     "|---|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (const auto& [name, m] : {std::pair<const char*, const RetrievalMetrics&>{"C2P", report.c2p},
-                                std::pair<const char*, const RetrievalMetrics&>{"P2C", report.p2c}}) {
-    std::snprintf(buf, sizeof buf, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %zu | %zu |\n", name, 100 * m.mAP,
-                  100 * m.rank(1), 100 * m.rank(5), 100 * m.rank(10), 100 * m.mINP, m.queries, m.skipped);
+  for (const auto& [name, m] : all) {
+    std::snprintf(buf, sizeof buf, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %zu | %zu |\n", name.c_str(), 100 * m->mAP,
+                  100 * m->rank(1), 100 * m->rank(5), 100 * m->rank(10), 100 * m->mINP, m->queries, m->skipped);
     out += buf;
   }
   return out;
 }
+
+}  // namespace
+
+nlohmann::json to_json(const CrossDomainReport& report) { return json_of(named(report)); }
+std::string format_table(const CrossDomainReport& report) { return table_of(named(report)); }
+std::string format_markdown(const CrossDomainReport& report) { return markdown_of(named(report)); }
+nlohmann::json to_json(const std::vector<RetrievalDirection>& d) { return json_of(named(d)); }
+std::string format_table(const std::vector<RetrievalDirection>& d) { return table_of(named(d)); }
+std::string format_markdown(const std::vector<RetrievalDirection>& d) { return markdown_of(named(d)); }
 
 }  // namespace toonreid

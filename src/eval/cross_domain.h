@@ -31,6 +31,10 @@ struct RetrievalDirection {
 // when the split lacks photos or cartoons.
 std::vector<RetrievalDirection> cross_domain_directions(const Dataset& data);
 
+// A user-defined direction: the records of split `query_split` against those of
+// `gallery_split` (both in `data`, any domains), named "<query>-><gallery>".
+RetrievalDirection split_direction(const Dataset& data, const std::string& query_split, const std::string& gallery_split);
+
 // Fills distances (options' recipe) and metrics. features: [N, D], row i for record i.
 void evaluate_direction(RetrievalDirection& direction, const torch::Tensor& features, const RetrievalOptions& options);
 // Metrics for given distances (an ensemble's, say).
@@ -55,5 +59,9 @@ nlohmann::json to_json(const CrossDomainReport& report);
 std::string format_table(const CrossDomainReport& report);
 // The same as a Markdown table.
 std::string format_markdown(const CrossDomainReport& report);
+// The same three for any directions, keyed by direction name.
+nlohmann::json to_json(const std::vector<RetrievalDirection>& directions);
+std::string format_table(const std::vector<RetrievalDirection>& directions);
+std::string format_markdown(const std::vector<RetrievalDirection>& directions);
 
 }  // namespace toonreid

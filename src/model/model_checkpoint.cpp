@@ -69,4 +69,27 @@ LoadedModel load_model_checkpoint(const std::filesystem::path& file, const Confi
   return LoadedModel{std::move(config), std::move(model), std::move(info)};
 }
 
+std::vector<std::string> init_from_checkpoint(ReidModel& model, const std::filesystem::path& file,
+                                              const ConfigSchema& schema) {
+  LoadedModel source = load_model_checkpoint(file, schema);
+  auto from = source.model->named_parameters(true);
+  auto from_buffers = source.model->named_buffers(true);
+  std::vector<std::string> skipped;
+  std::size_t copied = 0;
+  torch::NoGradGuard no_grad;
+  auto copy = [&](const std::string& name, torch::Tensor& dst, const torch::Tensor* src) {
+    if (!src || src->sizes() != dst.sizes()) {
+      skipped.push_back(name);
+      return false;
+    }
+    dst.copy_(*src);
+    return true;
+  };
+  for (auto& p : model->named_parameters(true)) copied += copy(p.key(), p.value(), from.find(p.key())) ? 1 : 0;
+  for (auto& b : model->named_buffers(true)) copy(b.key(), b.value(), from_buffers.find(b.key()));
+  if (copied == 0)
+    throw Error(file.string() + ": no parameter of the checkpoint fits this model (another backbone?)");
+  return skipped;
+}
+
 }  // namespace toonreid

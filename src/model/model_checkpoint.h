@@ -35,4 +35,11 @@ struct LoadedModel {
 // naming the file when it is missing or not a toonreid checkpoint.
 LoadedModel load_model_checkpoint(const std::filesystem::path& file, const ConfigSchema& schema);
 
+// Starts `model` from a toonreid checkpoint (MDL stage 2 from stage 1, retraining after
+// identity mining): copies every parameter and buffer whose name and shape match;
+// returns the names skipped (a classifier for another number of identities, typically).
+// Throws when nothing matches (another backbone).
+std::vector<std::string> init_from_checkpoint(ReidModel& model, const std::filesystem::path& file,
+                                              const ConfigSchema& schema);
+
 }  // namespace toonreid

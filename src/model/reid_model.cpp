@@ -51,6 +51,9 @@ void add_model_options(ConfigSchema& schema) {
   schema.add_string("model.pretrained", "auto",
                     "Initial weights: auto (face-api weights for dlib_resnet, none otherwise), none, a .pth "
                     "state dict (torchvision/IBN-Net names) or a face-api weights folder");
+  schema.add_string("model.init_checkpoint", "",
+                    "A toonreid checkpoint to start training from (matching parameters are copied; a classifier "
+                    "for another number of identities is left new)");
 }
 
 ReidModel build_model(const Config& config, int64_t num_classes) {

@@ -9,6 +9,8 @@
 
 #include "cli/cli_runner.h"
 #include "data/image_io.h"
+#include "model/model_checkpoint.h"
+#include "toonreid_schema.h"
 #include "retrieval/matrix_io.h"
 #include "test_util.h"
 
@@ -77,6 +79,16 @@ TEST_F(RetrievalCli, EvalWritesJsonMarkdownHtmlAndMatrices) {
   auto wrong = run_cli("eval " + model_args() + " --features " + path("short.npy").string());
   EXPECT_EQ(wrong.code, 1);
   EXPECT_TRUE(contains(wrong.out, "5 feature rows for the 18 records")) << wrong.out;
+
+  // A user-defined direction: the training split's images against the test split's
+  // (identity-disjoint, so every query is skipped and counted).
+  auto custom = run_cli("eval " + model_args() + " --query-split train --gallery-split test --json " + path("custom.json").string());
+  ASSERT_EQ(custom.code, 0) << custom.out;
+  auto jc = nlohmann::json::parse(slurp(path("custom.json")));
+  EXPECT_EQ(jc["train->test"]["skipped"].get<int>(), 18) << jc.dump();
+  EXPECT_EQ(jc["train->test"]["queries"].get<int>(), 0);
+  auto half = run_cli("eval " + model_args() + " --query-split train");
+  EXPECT_NE(half.code, 0);
 
   // Re-ranking and the rank adjustment are config switches; metrics stay valid.
   auto rr = run_cli("eval " + model_args() + " test.rerank.enabled=true test.rerank.k1=4 test.rerank.k2=2 "
@@ -168,6 +180,61 @@ TEST_F(RetrievalCli, MineWritesPseudoLabelsAndTheirQuality) {
   auto bad = run_cli("mine " + model_args() + " --out " + path("mine_bad").string() + " --method kmeans --k 99");
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.out, "k = 99 for 18 samples")) << bad.out;
+}
+
+TEST_F(RetrievalCli, PipelineRunsEveryStageAndResumes) {
+  const std::string out = path("pipeline").string();
+  const std::string cmd = "pipeline --config " + testing::source_dir() + "/configs/tiny.yaml --output " + out +
+                          " data.root=" + data() +
+                          " solver.epochs=1 sampler.p=3 sampler.k=2 train.eval=false mdl.aux_identities=1"
+                          " mining.d_n=0.3 mining.d_p=5 mining.kmeans_k=3"
+                          " pipeline.mdl_stage2=[data.selection=target_domain,solver.freeze_stages=2]";
+  auto r = run_cli(cmd + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* row : {"| Baseline |", "| + MDL |", "| + IM |", "| + k-means (instead of IM) |", "| + re-ranking |",
+                          "| + ensemble |"})
+    EXPECT_TRUE(contains(r.out, row)) << row << "\n" << r.out;
+  auto j = nlohmann::json::parse(slurp(fs::path(out) / "comparison.json"));
+  ASSERT_EQ(j["stages"].size(), 6u);
+  EXPECT_EQ(j["stages"][2]["extra"]["mining"]["quality"]["labelled"].get<int>(), 18);  // d_p = 5: everything
+  EXPECT_TRUE(fs::exists(fs::path(out) / "comparison.html"));
+  EXPECT_TRUE(fs::exists(fs::path(out) / "mdl" / "stage1" / "model_final.pt"));
+  // MDL stage 1 trained on the photos plus the cartoons of one identity: 9 + 3 images.
+  EXPECT_TRUE(contains(slurp(fs::path(out) / "mdl" / "stage1" / "train_log.jsonl"), "\"epoch\":1"));
+
+  // MDL stage 2 kept the first two backbone stages of stage 1 (frozen), changed the rest.
+  {
+    ConfigSchema schema = toonreid_schema();
+    LoadedModel s1 = load_model_checkpoint(fs::path(out) / "mdl" / "stage1" / "model_final.pt", schema);
+    LoadedModel s2 = load_model_checkpoint(fs::path(out) / "mdl" / "stage2" / "model_final.pt", schema);
+    auto p1 = s1.model->named_parameters();
+    bool later_changed = false;
+    for (const auto& p : s2.model->named_parameters()) {
+      const std::string& k = p.key();
+      if (k.find("classifier") != std::string::npos || !p1.contains(k)) continue;
+      const bool frozen = k.find("backbone.conv1.") != std::string::npos || k.find("backbone.bn1.") != std::string::npos ||
+                          k.find("backbone.layer1.") != std::string::npos;
+      if (frozen) EXPECT_TRUE(torch::equal(p.value(), p1[k])) << k;
+      else if (!torch::equal(p.value(), p1[k])) later_changed = true;
+    }
+    EXPECT_TRUE(later_changed);
+  }
+
+  // Interrupt the IM stage: its record and final model gone, its last checkpoint kept.
+  fs::remove(fs::path(out) / "identity_mining" / "stage.json");
+  fs::remove(fs::path(out) / "identity_mining" / "retrain" / "model_final.pt");
+  ASSERT_TRUE(fs::exists(fs::path(out) / "identity_mining" / "retrain" / "checkpoints" / "last.pt"));
+  auto again = run_cli(cmd);
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_TRUE(contains(again.out, "baseline already done")) << again.out;
+  EXPECT_TRUE(contains(again.out, "mdl already done")) << again.out;
+  EXPECT_TRUE(contains(again.out, "resuming the interrupted training")) << again.out;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "identity_mining" / "stage.json"));
+  EXPECT_TRUE(fs::exists(fs::path(out) / "identity_mining" / "retrain" / "model_final.pt"));
+  // A stage name that does not exist is named.
+  auto bad = run_cli(cmd + " --quiet pipeline.stages=[baseline,magic]");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(contains(bad.out, "unknown stage 'magic'")) << bad.out;
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "model/model_checkpoint.h"
+#include "test_util.h"
+#include "toonreid_schema.h"
 
 namespace toonreid {
 namespace {
@@ -74,6 +77,37 @@ TEST(ReidModel, MissingPretrainedWeightsAreAConfigError) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("model.pretrained"), std::string::npos);
   }
+}
+
+TEST(ReidModel, InitialisesFromAnotherRunsCheckpoint) {
+  // A checkpoint trained for 5 identities starts a model for 7: everything but the
+  // classifier is copied.
+  testing::TempDir dir;
+  ConfigSchema schema = toonreid_schema();
+  Config c = make_config(schema, {"model.backbone=resnet18", "model.pretrained=none"});
+  torch::manual_seed(1);
+  ReidModel source = build_model(c, 5);
+  {
+    torch::serialize::OutputArchive archive;
+    write_model_part(archive, source, {c.to_yaml(), {"a", "b", "c", "d", "e"}, 3});
+    archive.save_to((dir / "stage1.pt").string());
+  }
+  torch::manual_seed(2);
+  ReidModel target = build_model(c, 7);
+  const auto skipped = init_from_checkpoint(target, dir / "stage1.pt", schema);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("classifier"), std::string::npos) << skipped[0];
+  auto sp = source->named_parameters(), tp = target->named_parameters();
+  for (const auto& p : tp) {
+    if (p.key().find("classifier") != std::string::npos) continue;
+    EXPECT_TRUE(torch::equal(p.value(), sp[p.key()])) << p.key();
+  }
+  auto sb = source->named_buffers();
+  for (const auto& b : target->named_buffers()) EXPECT_TRUE(torch::equal(b.value(), sb[b.key()])) << b.key();
+  // Another backbone family: no parameter fits.
+  ReidModel other = build_model(make_config(schema, {"model.backbone=dlib_resnet", "model.pretrained=none"}), 7);
+  EXPECT_THROW(init_from_checkpoint(other, dir / "stage1.pt", schema), Error);
+  EXPECT_THROW(init_from_checkpoint(target, dir / "missing.pt", schema), Error);
 }
 
 }  // namespace

@@ -1,0 +1,251 @@
+#include "cli/pipeline.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/mining_run.h"
+#include "cli/training_run.h"
+#include "core/atomic_file.h"
+#include "core/config_schema.h"
+#include "core/error.h"
+#include "eval/svg_plot.h"
+#include "eval/training_log.h"
+#include "retrieval/ensemble.h"
+
+namespace toonreid::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* stage_label(const std::string& s) {
+  if (s == "baseline") return "Baseline";
+  if (s == "mdl") return "+ MDL";
+  if (s == "identity_mining") return "+ IM";
+  if (s == "kmeans") return "+ k-means (instead of IM)";
+  if (s == "rerank") return "+ re-ranking";
+  if (s == "ensemble") return "+ ensemble";
+  return "?";
+}
+
+struct StageRecord {
+  std::string stage;
+  double seconds = 0;
+  std::optional<double> train_accuracy;
+  nlohmann::json metrics;  // {"C2P": {...}, "P2C": {...}}
+  nlohmann::json extra;    // mining figures, models used
+  std::string model;       // the checkpoint this stage produced or evaluated
+};
+
+nlohmann::json to_json(const StageRecord& r) {
+  nlohmann::json j{{"stage", r.stage}, {"label", stage_label(r.stage)}, {"seconds", r.seconds}, {"metrics", r.metrics},
+                   {"extra", r.extra},  {"model", r.model}};
+  j["train_accuracy"] = r.train_accuracy ? nlohmann::json(*r.train_accuracy) : nlohmann::json(nullptr);
+  return j;
+}
+
+StageRecord record_from_json(const nlohmann::json& j) {
+  StageRecord r;
+  r.stage = j.at("stage").get<std::string>();
+  r.seconds = j.at("seconds").get<double>();
+  if (!j.at("train_accuracy").is_null()) r.train_accuracy = j.at("train_accuracy").get<double>();
+  r.metrics = j.at("metrics");
+  r.extra = j.value("extra", nlohmann::json::object());
+  r.model = j.value("model", "");
+  return r;
+}
+
+std::optional<double> final_accuracy(const fs::path& run_dir) {
+  const fs::path log = run_dir / "train_log.jsonl";
+  if (!fs::exists(log)) return std::nullopt;
+  auto epochs = read_training_log(log);
+  if (epochs.empty()) return std::nullopt;
+  return epochs.back().accuracy;
+}
+
+class Pipeline {
+ public:
+  explicit Pipeline(const PipelineArgs& a) : args_(a), base_(a.config, a.overrides) {
+    out_ = a.output.empty() ? fs::path(base_.config().get_string("pipeline.output_dir")) : fs::path(a.output);
+    for (const auto& s : base_.config().get_string_list("pipeline.stages"))
+      if (std::string(stage_label(s)) == "?")
+        throw ConfigError(base_.config().describe("pipeline.stages") + ": unknown stage '" + s + "'");
+  }
+
+  std::string run() {
+    fs::create_directories(out_);
+    for (const auto& s : base_.config().get_string_list("pipeline.stages")) records_.push_back(run_stage(s));
+    return write_comparison();
+  }
+
+ private:
+  std::vector<std::string> with(std::vector<std::string> extra) const {
+    std::vector<std::string> o = args_.overrides;
+    o.insert(o.end(), extra.begin(), extra.end());
+    return o;
+  }
+  std::vector<std::string> list(const std::string& key) const { return base_.config().get_string_list(key); }
+  static std::vector<std::string> join(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+
+  // Trains into `dir` unless it already holds a final model; resumes an interrupted run.
+  fs::path train(const fs::path& dir, const std::vector<std::string>& overrides) const {
+    const fs::path final_model = dir / "model_final.pt";
+    if (fs::exists(final_model)) return final_model;
+    RunSetup run(args_.config, with(join(overrides, {"run.output_dir=" + dir.string()})));
+    const std::string resume = fs::exists(dir / "checkpoints" / "last.pt") ? dir.string() : "";
+    if (!resume.empty()) spdlog::info("pipeline: resuming the interrupted training in {}", dir.string());
+    return run_training(run, dir, resume, args_.progress);
+  }
+
+  SplitRetrieval retrieve(const std::string& model, const std::vector<std::string>& overrides) const {
+    RunSetup run(args_.config, with(overrides));
+    return run.retrieve_split(ModelArgs{}, model, args_.progress);
+  }
+
+  StageRecord run_stage(const std::string& name) {
+    const fs::path dir = out_ / name, done = dir / "stage.json";
+    if (fs::exists(done)) {
+      std::ifstream in(done);
+      StageRecord r = record_from_json(nlohmann::json::parse(in));
+      spdlog::info("pipeline: {} already done ({:.0f} s), skipped", name, r.seconds);
+      remember(r);
+      return r;
+    }
+    spdlog::info("pipeline: stage {}", name);
+    fs::create_directories(dir);
+    const auto start = std::chrono::steady_clock::now();
+    StageRecord r = execute(name, dir);
+    r.stage = name;
+    r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    write_file_atomically(done, to_json(r).dump(2) + "\n");
+    remember(r);
+    return r;
+  }
+
+  void remember(const StageRecord& r) {
+    if (r.stage == "baseline" || r.stage == "mdl" || r.stage == "identity_mining") {
+      previous_ = latest_;
+      latest_ = r.model;
+    }
+  }
+
+  std::string need_latest(const std::string& stage) const {
+    if (latest_.empty()) throw ConfigError("pipeline: stage '" + stage + "' needs a trained model from an earlier stage");
+    return latest_;
+  }
+
+  StageRecord execute(const std::string& name, const fs::path& dir) {
+    StageRecord r;
+    if (name == "baseline") {
+      r.model = train(dir, list("pipeline.baseline")).string();
+      r.train_accuracy = final_accuracy(dir);
+    } else if (name == "mdl") {
+      const fs::path stage1 = train(dir / "stage1", list("pipeline.mdl_stage1"));
+      r.model = train(dir / "stage2", join(list("pipeline.mdl_stage2"), {"model.init_checkpoint=" + stage1.string()})).string();
+      r.train_accuracy = final_accuracy(dir / "stage2");
+      r.extra["stage1"] = stage1.string();
+    } else if (name == "identity_mining" || name == "kmeans") {
+      const std::string source = need_latest(name);
+      const SplitRetrieval test = retrieve(source, {});
+      r.extra["mining"] = mine_split(test, base_.config(), name == "kmeans" ? "kmeans" : "identity", dir);
+      r.model = train(dir / "retrain", join(list("pipeline.retrain"),
+                                            {"data.extra_train=[" + (dir / "pseudo_labels.csv").string() + "]",
+                                             "model.init_checkpoint=" + source}))
+                    .string();
+      r.train_accuracy = final_accuracy(dir / "retrain");
+      r.extra["mined_from"] = source;
+    } else if (name == "rerank") {
+      r.model = need_latest(name);
+      r.metrics = to_json(retrieve(r.model, {"test.rerank.enabled=true"}).directions);
+      return r;
+    } else if (name == "ensemble") {
+      if (previous_.empty()) throw ConfigError("pipeline: the ensemble stage needs two trained models from earlier stages");
+      SplitRetrieval a = retrieve(latest_, {"test.rerank.enabled=true"}), b = retrieve(previous_, {"test.rerank.enabled=true"});
+      for (std::size_t k = 0; k < a.directions.size(); ++k)
+        evaluate_direction(a.directions[k], combine_distances({a.directions[k].distances, b.directions[k].distances}, {},
+                                                              MatrixNormalization::None));
+      r.model = latest_;
+      r.extra["models"] = {latest_, previous_};
+      r.metrics = to_json(a.directions);
+      return r;
+    }
+    r.metrics = to_json(retrieve(r.model, {}).directions);
+    return r;
+  }
+
+  std::string write_comparison() const {
+    const StageRecord* base = nullptr;
+    for (const auto& r : records_)
+      if (r.stage == "baseline") base = &r;
+    auto metric = [](const StageRecord& r, const char* dir, const char* key) {
+      return r.metrics.contains(dir) ? r.metrics[dir].value(key, std::nan("")) : std::nan("");
+    };
+    auto change = [&](const StageRecord& r, const char* dir) {
+      if (!base) return std::string("–");
+      const double b = metric(*base, dir, "mAP"), v = metric(r, dir, "mAP");
+      if (!(b > 0)) return std::string("–");
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%+.1f%%", 100 * (v - b) / b);
+      return std::string(buf);
+    };
+    auto pct = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", 100 * v);
+      return std::isnan(v) ? std::string("–") : std::string(buf);
+    };
+    std::ostringstream md;
+    md << "| stage | train acc | C2P mAP | C2P R1 | P2C mAP | P2C R1 | C2P mAP vs baseline | P2C mAP vs baseline | wall time |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : records_) {
+      char wall[32];
+      std::snprintf(wall, sizeof wall, "%.1f min", r.seconds / 60);
+      md << "| " << stage_label(r.stage) << " | " << (r.train_accuracy ? pct(*r.train_accuracy) : "–") << " | "
+         << pct(metric(r, "C2P", "mAP")) << " | " << pct(metric(r, "C2P", "rank1")) << " | " << pct(metric(r, "P2C", "mAP"))
+         << " | " << pct(metric(r, "P2C", "rank1")) << " | " << change(r, "C2P") << " | " << change(r, "P2C") << " | " << wall
+         << " |\n";
+      rows.push_back(to_json(r));
+    }
+    write_file_atomically(out_ / "comparison.md", md.str());
+    write_file_atomically(out_ / "comparison.json", nlohmann::json{{"stages", rows}}.dump(2) + "\n");
+    // HTML: the same table, self-contained.
+    std::ostringstream html;
+    html << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>toonreid pipeline</title><style>"
+            "body{font-family:sans-serif;margin:2em auto;max-width:1000px}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 9px;text-align:right}td:first-child{text-align:left}"
+            "th{background:#f2f2f2}</style></head><body><h1>toonreid pipeline</h1><p>"
+         << escape_html(args_.config) << "</p><table><tr><th>stage</th><th>train acc</th><th>C2P mAP</th><th>C2P R1</th>"
+         << "<th>P2C mAP</th><th>P2C R1</th><th>C2P mAP vs baseline</th><th>P2C mAP vs baseline</th><th>wall time (s)</th></tr>";
+    for (const auto& r : records_)
+      html << "<tr><td>" << escape_html(stage_label(r.stage)) << "</td><td>" << (r.train_accuracy ? pct(*r.train_accuracy) : "–")
+           << "</td><td>" << pct(metric(r, "C2P", "mAP")) << "</td><td>" << pct(metric(r, "C2P", "rank1")) << "</td><td>"
+           << pct(metric(r, "P2C", "mAP")) << "</td><td>" << pct(metric(r, "P2C", "rank1")) << "</td><td>" << change(r, "C2P")
+           << "</td><td>" << change(r, "P2C") << "</td><td>" << static_cast<long>(r.seconds) << "</td></tr>";
+    html << "</table><p>Percentages; train acc: identity accuracy of the stage's last training epoch.</p></body></html>\n";
+    write_file_atomically(out_ / "comparison.html", html.str());
+    return md.str();
+  }
+
+  PipelineArgs args_;
+  RunSetup base_;
+  fs::path out_;
+  std::vector<StageRecord> records_;
+  std::string latest_, previous_;
+};
+
+}  // namespace
+
+std::string run_pipeline(const PipelineArgs& args) { return Pipeline(args).run(); }
+
+}  // namespace toonreid::cli
