@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetches dlib's ResNet face-embedding network (public domain), as shipped inside the
+# Fetches dlib's ResNet face-embedding network (public domain), the SSD MobileNet v1 face
+# detector and the 68-point landmark net (MIT), as shipped inside the
 # npm package @vladmandic/face-api, into .cache/weights/face-api (not committed), and
 # checks the files against their expected sizes. Safe to re-run: it skips work done.
 set -euo pipefail
@@ -11,6 +12,10 @@ DEST="${TOONREID_WEIGHTS_DIR:-$ROOT/.cache/weights}/face-api"
 declare -A SIZES=(
   [face_recognition_model.bin]=6444032
   [face_recognition_model-weights_manifest.json]=19615
+  [ssd_mobilenetv1_model.bin]=5616957
+  [ssd_mobilenetv1_model-weights_manifest.json]=28233
+  [face_landmark_68_model.bin]=356840
+  [face_landmark_68_model-weights_manifest.json]=8485
 )
 
 check() {
