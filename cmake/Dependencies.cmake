@@ -20,3 +20,6 @@ find_library(OPENCV_IMGPROC_LIB opencv_imgproc REQUIRED)
 add_library(toonreid_opencv INTERFACE)
 target_include_directories(toonreid_opencv SYSTEM INTERFACE ${OPENCV_INCLUDE_DIR})
 target_link_libraries(toonreid_opencv INTERFACE ${OPENCV_IMGPROC_LIB} ${OPENCV_CORE_LIB})
+
+# dlib: the HOG face detector and 68-point shape predictor of the face chain's second path.
+find_package(dlib REQUIRED)

@@ -12,6 +12,7 @@ PACKAGES=(
   libopencv-core-dev libopencv-imgproc-dev
   libfaiss-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libcpp-httplib-dev libsqlite3-dev
+  libdlib-dev libdlib-data  # HOG face detector + 68-point shape predictor (the face chain's second path)
   libgtest-dev libgmock-dev libbenchmark-dev
   # Python's PyTorch: the reference side of the benchmarks, and the tests that read
   # files written by torch.save / torchvision.

@@ -9,6 +9,7 @@
 #include "engine/lr_schedule.h"
 #include "engine/objective.h"
 #include "engine/trainer.h"
+#include "face/face_aligner.h"
 #include "model/reid_model.h"
 #include "retrieval/features.h"
 #include "mining/identity_mining.h"
@@ -38,6 +39,7 @@ ConfigSchema toonreid_schema() {
   add_data_options(schema);
   add_training_selection_options(schema);
   add_input_options(schema);
+  add_face_options(schema);
   add_sampler_options(schema);
   add_loader_options(schema);
   add_model_options(schema);

@@ -26,5 +26,6 @@ void add_rank_command(CLI::App& app, Context& ctx);
 void add_ensemble_command(CLI::App& app, Context& ctx);
 void add_mine_command(CLI::App& app, Context& ctx);
 void add_pipeline_command(CLI::App& app, Context& ctx);
+void add_align_command(CLI::App& app, Context& ctx);
 
 }  // namespace toonreid::cli

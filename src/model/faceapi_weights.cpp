@@ -52,9 +52,17 @@ std::string parameter_name(const std::string& name) {
 
 fs::path default_faceapi_folder(const fs::path& start) {
   if (const char* env = std::getenv("TOONREID_WEIGHTS_DIR"); env && *env) return fs::path(env) / "face-api";
-  for (fs::path dir = fs::absolute(start); !dir.empty(); dir = dir.parent_path()) {
-    if (fs::exists(dir / ".cache/weights/face-api" / kManifest)) return dir / ".cache/weights/face-api";
-    if (dir == dir.root_path()) break;
+  // The project holding the working directory, else the one holding this program
+  // (build/toonreid run from anywhere).
+  std::vector<fs::path> starts = {fs::absolute(start)};
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) starts.push_back(exe.parent_path());
+  for (const fs::path& from : starts) {
+    for (fs::path dir = from; !dir.empty(); dir = dir.parent_path()) {
+      if (fs::exists(dir / ".cache/weights/face-api" / kManifest)) return dir / ".cache/weights/face-api";
+      if (dir == dir.root_path()) break;
+    }
   }
   return fs::absolute(start) / ".cache/weights/face-api";
 }

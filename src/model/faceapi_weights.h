@@ -15,7 +15,8 @@ class DlibResNet;
 void load_faceapi_weights(DlibResNet& net, const std::filesystem::path& folder);
 
 // Where `make deps` puts the weights: $TOONREID_WEIGHTS_DIR/face-api if set, else
-// <project>/.cache/weights/face-api found by walking up from `start`.
+// <project>/.cache/weights/face-api found by walking up from `start`, else from the
+// running program's folder.
 std::filesystem::path default_faceapi_folder(const std::filesystem::path& start = std::filesystem::current_path());
 
 }  // namespace toonreid

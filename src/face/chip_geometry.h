@@ -1,0 +1,51 @@
+// Where a face goes in an aligned chip, and the similarity transform that puts it there.
+//
+// The template is dlib's mean face shape (dlib/image_transforms/interpolation.h,
+// get_face_chip_details; dlib 19.24, Boost Software License 1.0): the 51 iBUG 300-W
+// points 17..67 in a unit square. A chip of `size` pixels with `padding` p places point
+// i at ((p + mean[i]) / (1 + 2p)) * size. dlib's face recognition ResNet was trained on
+// 150x150 chips with p = 0.25, fitted (least squares, rotation + uniform scale +
+// shift) to points 27..54 and 60..64: the nose, eyes and outer mouth, not the brows or
+// lower lip, which move with expression. The fit and the mapping are dlib's own
+// (chip_details, get_mapping_to_chip), so chips equal dlib's; every landmark scheme a
+// user can supply goes through the same fit, with the template positions of its points.
+#pragma once
+
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+#include <opencv2/core/types.hpp>
+
+namespace toonreid {
+
+struct ChipGeometry {
+  int size = 150;
+  double padding = 0.25;
+};
+
+// Landmark layouts toonreid understands, told apart by their number of points.
+enum class LandmarkScheme {
+  Ibug68,          // 68 iBUG 300-W points (face-api, dlib's shape predictor)
+  FivePoint,       // 5 points: eye centres (image left, right), nose tip, mouth corners (left, right)
+  WebCaricature17  // WebCaricature's FacialPoints: 17 points (see landmark_scheme_doc)
+};
+// The scheme of `count` points; throws DataError naming the count when none fits.
+LandmarkScheme landmark_scheme(std::size_t count);
+const char* landmark_scheme_name(LandmarkScheme scheme);
+
+// The 2x3 matrix mapping image coordinates to chip coordinates (a similarity).
+// Throws DataError when the landmarks are degenerate (all in one place).
+cv::Matx23d chip_transform(const std::vector<cv::Point2f>& landmarks, const ChipGeometry& geometry);
+
+// The chip: `image` (8-bit RGB) warped by `image_to_chip` to size x size, bilinear,
+// outside the image filled with zeros (as dlib's extract_image_chip). Large reductions
+// first shrink the image by area averaging, so that the chip is not aliased.
+cv::Mat extract_chip(const cv::Mat& image, const cv::Matx23d& image_to_chip, int size);
+
+// Where the template puts dlib's point `index` (17..67) in a chip.
+cv::Point2d template_point(int index, const ChipGeometry& geometry);
+
+// The landmarks mapped through a transform (for drawing and tests).
+std::vector<cv::Point2f> transform_points(const std::vector<cv::Point2f>& points, const cv::Matx23d& m);
+
+}  // namespace toonreid

@@ -1,0 +1,204 @@
+// Chip geometry and the face chain: the similarity fit equals dlib's own
+// get_face_chip_details, a face at a known placement lands on the template, user
+// landmarks override detection, images without a face take the fallback and say so.
+#include <gtest/gtest.h>
+
+#include <dlib/image_transforms/interpolation.h>
+#include <opencv2/imgproc.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "data/image_io.h"
+#include "face/chip_geometry.h"
+#include "face/face_aligner.h"
+#include "model/faceapi_weights.h"
+#include "test_util.h"
+
+namespace toonreid {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The 68 template points of a chip, for indices 17..67; 0..16 (the jaw) are placed
+// below the face, where no fit looks at them.
+std::vector<cv::Point2f> template_face(const ChipGeometry& g) {
+  std::vector<cv::Point2f> pts(68);
+  for (int i = 0; i < 17; ++i) pts[i] = cv::Point2f(10.0f + 7.0f * i, static_cast<float>(g.size) * 0.95f);
+  for (int i = 17; i < 68; ++i) pts[i] = cv::Point2f(template_point(i, g));
+  return pts;
+}
+
+// A similarity: rotation `deg`, scale `s`, shift (tx, ty).
+std::vector<cv::Point2f> move(const std::vector<cv::Point2f>& pts, double deg, double s, double tx, double ty) {
+  const double a = s * std::cos(deg * CV_PI / 180), b = s * std::sin(deg * CV_PI / 180);
+  return transform_points(pts, cv::Matx23d(a, -b, tx, b, a, ty));
+}
+
+TEST(ChipGeometry, EqualsDlibsFaceChipDetails) {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> jitter(0, 3);
+  const ChipGeometry g{150, 0.25};
+  for (int trial = 0; trial < 5; ++trial) {
+    std::vector<cv::Point2f> pts = move(template_face(g), -25 + 12 * trial, 0.6 + 0.4 * trial, 40 + 9 * trial, 30);
+    for (auto& p : pts) p += cv::Point2f(static_cast<float>(jitter(rng)), static_cast<float>(jitter(rng)));
+    std::vector<dlib::point> parts;
+    for (const auto& p : pts) parts.emplace_back(std::lround(p.x), std::lround(p.y));
+    std::vector<cv::Point2f> rounded;
+    for (const auto& p : parts) rounded.emplace_back(static_cast<float>(p.x()), static_cast<float>(p.y()));
+    const dlib::full_object_detection det(dlib::rectangle(0, 0, 400, 400), parts);
+    const dlib::point_transform_affine theirs = dlib::get_mapping_to_chip(dlib::get_face_chip_details(det, 150, 0.25));
+    const cv::Matx23d ours = chip_transform(rounded, g);
+    for (int r = 0; r < 2; ++r) {
+      for (int c = 0; c < 2; ++c) EXPECT_NEAR(ours(r, c), theirs.get_m()(r, c), 1e-6) << "trial " << trial;
+      EXPECT_NEAR(ours(r, 2), theirs.get_b()(r), 1e-4) << "trial " << trial;
+    }
+  }
+}
+
+TEST(ChipGeometry, KnownPlacementLandsOnTheTemplate) {
+  const ChipGeometry g{150, 0.25};
+  const std::vector<cv::Point2f> face = move(template_face(g), 30, 1.8, 200, -40);
+  const cv::Matx23d m = chip_transform(face, g);
+  const std::vector<cv::Point2f> back = transform_points(face, m);
+  // dlib maps the chip rectangle's corners to pixels 0 and size - 1, so the template
+  // lands scaled by (size - 1) / size (and its rectangle conventions move it by up to a
+  // few tenths of a pixel more).
+  const double shrink = (g.size - 1.0) / g.size;
+  for (int i = 27; i < 68; ++i) {
+    EXPECT_NEAR(back[i].x, template_point(i, g).x * shrink, 0.25);
+    EXPECT_NEAR(back[i].y, template_point(i, g).y * shrink, 0.25);
+  }
+  // 5-point and 17-point schemes recover the same transform from their points.
+  const auto eye = [&](int from) {
+    cv::Point2f s(0, 0);
+    for (int i = from; i < from + 6; ++i) s += face[i];
+    return s * (1.0f / 6);
+  };
+  const cv::Matx23d five = chip_transform({eye(36), eye(42), face[30], face[48], face[54]}, g);
+  std::vector<cv::Point2f> wc(17, cv::Point2f(0, 0));
+  const int map[8][2] = {{8, 36}, {9, 39}, {10, 42}, {11, 45}, {12, 30}, {13, 48}, {14, 51}, {15, 54}};
+  for (const auto& p : map) wc[p[0]] = face[p[1]];
+  const cv::Matx23d seventeen = chip_transform(wc, g);
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(five(r, c), m(r, c), c == 2 ? 1e-3 : 1e-6);
+      EXPECT_NEAR(seventeen(r, c), m(r, c), c == 2 ? 1e-3 : 1e-6);
+    }
+  EXPECT_THROW(chip_transform(std::vector<cv::Point2f>(68, cv::Point2f(3, 3)), g), DataError);
+  EXPECT_THROW(chip_transform(std::vector<cv::Point2f>(12, cv::Point2f(3, 3)), g), DataError);
+}
+
+TEST(ChipGeometry, ChipShowsTheFaceWhereTheTemplateSaysAndShrinksWithoutAliasing) {
+  // Paint a large rotated "face" of dots: each landmark a bright disc on black.
+  const ChipGeometry g{150, 0.25};
+  for (double scale : {2.0, 5.0}) {
+    const std::vector<cv::Point2f> face = move(template_face(g), -15, scale, 60, 80);
+    cv::Mat img(static_cast<int>(200 * scale + 200), static_cast<int>(200 * scale + 200), CV_8UC3, cv::Scalar::all(0));
+    for (int i : {36, 45, 30, 48, 54}) cv::circle(img, face[i], static_cast<int>(3 * scale), cv::Scalar(255, 255, 255), -1);
+    const cv::Mat chip = extract_chip(img, chip_transform(face, g), g.size);
+    ASSERT_EQ(chip.size(), cv::Size(150, 150));
+    for (int i : {36, 45, 30, 48, 54}) {
+      const cv::Point2d t = template_point(i, g);
+      EXPECT_GT(chip.at<cv::Vec3b>(static_cast<int>(std::lround(t.y)), static_cast<int>(std::lround(t.x)))[0], 200)
+          << "point " << i << " at scale " << scale;
+    }
+    EXPECT_EQ(chip.at<cv::Vec3b>(75, 5)[0], 0);  // away from every dot
+  }
+}
+
+fs::path faces() { return fs::path(testing::source_dir()) / "tests/data/faceapi/faces"; }
+bool have_weights() { return fs::exists(default_faceapi_folder(testing::source_dir()) / "ssd_mobilenetv1_model.bin"); }
+
+FaceOptions options(std::vector<std::string> detectors) {
+  FaceOptions o;
+  o.detectors = std::move(detectors);
+  o.weights_dir = default_faceapi_folder(testing::source_dir());
+  return o;
+}
+
+TEST(FaceAligner, SsdPathOnADetectableFace) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  FaceAligner aligner(options({"ssd"}));
+  const AlignedFace f = aligner.align(read_image(faces() / "cartoon_a.png"));
+  EXPECT_EQ(f.path, FacePath::Ssd);
+  EXPECT_NEAR(f.score, 0.713, 0.01);  // face-api's score for this image
+  ASSERT_EQ(f.landmarks.size(), 68u);
+  EXPECT_EQ(f.chip.size(), cv::Size(150, 150));
+  // The eyes lie inside the detection box, left eye left of the right eye.
+  EXPECT_LT(f.landmarks[36].x, f.landmarks[45].x);
+  EXPECT_GT(f.landmarks[36].x, f.box.x);
+  EXPECT_LT(f.landmarks[45].x, f.box.x + f.box.width);
+}
+
+TEST(FaceAligner, NoFaceTakesTheFallbackAndSaysSo) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  FaceOptions o = options({"ssd", "dlib"});
+  FaceAligner letterbox(o);
+  const cv::Mat gradient = read_image(faces() / "gradient.png");
+  const AlignedFace a = letterbox.align(gradient);
+  EXPECT_EQ(a.path, FacePath::Letterbox);
+  EXPECT_EQ(a.score, 0.0f);
+  EXPECT_TRUE(a.landmarks.empty());
+  EXPECT_EQ(a.chip.size(), cv::Size(150, 150));
+  o.fallback = "center_crop";
+  o.center_crop_fraction = 0.5;
+  FaceAligner crop(o);
+  const AlignedFace c = crop.align(gradient);
+  EXPECT_EQ(c.path, FacePath::CenterCrop);
+  EXPECT_EQ(c.box.width, 48.0f);  // half of the 96-pixel side
+  EXPECT_STREQ(face_path_name(c.path), "center_crop");
+}
+
+TEST(FaceAligner, UserLandmarksOverrideDetection) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  const ChipGeometry g;
+  const std::vector<cv::Point2f> face = move(template_face(g), 10, 0.5, 20, 10);
+  std::vector<float> xy;
+  for (const auto& p : face) { xy.push_back(p.x); xy.push_back(p.y); }
+  FaceOptions o = options({"ssd"});
+  FaceAligner aligner(o);
+  const cv::Mat img = read_image(faces() / "cartoon_a.png");  // the SSD would find a face here
+  const AlignedFace f = aligner.align(img, xy);
+  EXPECT_EQ(f.path, FacePath::User);
+  EXPECT_EQ(f.score, 1.0f);
+  EXPECT_NEAR(f.landmarks[30].x, face[30].x, 1e-4);
+  o.use_user_landmarks = false;  // switched off: detection again
+  EXPECT_EQ(FaceAligner(o).align(img, xy).path, FacePath::Ssd);
+}
+
+TEST(FaceAligner, DlibPathFindsAPhotoFace) {
+  FaceOptions o = options({"dlib"});
+  FaceAligner aligner(o);
+  int found = 0;
+  for (const char* file : {"photo_a.png", "photo_b.png", "tall.png", "wide.png"}) {
+    const AlignedFace f = aligner.align(read_image(faces() / file));
+    if (f.path != FacePath::Dlib) continue;
+    ++found;
+    ASSERT_EQ(f.landmarks.size(), 68u);
+    EXPECT_LT(f.landmarks[36].x, f.landmarks[45].x) << file;
+    EXPECT_GT(f.score, 0.0f) << file;
+  }
+  EXPECT_GE(found, 2);
+}
+
+TEST(FaceAligner, BadSettingsAndMissingFilesNameTheCulprit) {
+  FaceOptions o = options({"dlib"});
+  o.dlib_predictor = "/nonexistent/predictor.dat";
+  try {
+    FaceAligner a(o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/predictor.dat"), std::string::npos) << e.what();
+  }
+  FaceOptions w = options({"ssd"});
+  w.weights_dir = "/nonexistent/weights";
+  EXPECT_THROW(FaceAligner{w}, Error);
+  FaceOptions f = options({"ssd"});
+  f.fallback = "nothing";
+  EXPECT_THROW(FaceAligner{f}, ConfigError);
+}
+
+}  // namespace
+}  // namespace toonreid
