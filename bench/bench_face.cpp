@@ -42,6 +42,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) try {
   ensure_fast_blas(argv);
+  keep_freed_memory();  // as the toonreid program does
   int images = 400, repeats = 3;
   for (int i = 1; i + 1 < argc; ++i) {
     if (!std::strcmp(argv[i], "--images")) images = std::stoi(argv[i + 1]);
@@ -100,12 +101,12 @@ int main(int argc, char** argv) try {
   const int cores = available_cores();
   struct Split { int workers, threads; };
   for (Split s : {Split{1, cores}, Split{cores, 1}}) {
-    set_compute_threads(s.threads);
     std::vector<double> r;
     for (int k = 0; k < repeats; ++k) {
       fs::remove_all(tmp / "cache");
       AlignRunOptions run;
       run.workers = s.workers;
+      run.threads_per_worker = s.threads;
       AlignmentSummary summary;
       const auto t = std::chrono::steady_clock::now();
       align_with_cache(data, aligner, tmp / "cache", run, &summary);

@@ -37,9 +37,6 @@ void add_align_command(CLI::App& app, Context& ctx) {
     const Config config = args->config.empty() ? make_config(schema, args->overrides)
                                                : load_config(schema, args->config, args->overrides);
     const int workers = args->workers > 0 ? args->workers : available_cores();
-    // Each worker runs the networks on one thread: images in parallel scale better
-    // than one image's convolutions split across cores.
-    set_compute_threads(config.get_int("run.threads") > 0 ? static_cast<int>(config.get_int("run.threads")) : 1);
 
     Dataset data = open_dataset(args->data);
     for (const auto& w : data.warnings()) spdlog::warn("{}", w);

@@ -42,7 +42,7 @@ std::size_t resolve_query(const SplitRetrieval& r, const RetrievalDirection& d, 
     return i;
   }
   for (std::size_t i = 0; i < d.query_records.size(); ++i) {
-    const std::string p = r.data[d.query_records[i]].path.generic_string();
+    const std::string p = r.data[d.query_records[i]].source_path().generic_string();
     if (p.size() >= text.size() && p.compare(p.size() - text.size(), text.size(), text) == 0) return i;
   }
   throw Error(d.name + ": no query image whose path ends with '" + text + "'");
@@ -115,7 +115,7 @@ void add_rank_command(CLI::App& app, Context& ctx) {
         const auto matches = top_matches(*d, q, args->top_k);
         std::string gallery, distances;
         for (const auto& m : matches) {
-          gallery += (gallery.empty() ? "" : " ") + r.data[d->gallery_records[m.gallery]].path.generic_string();
+          gallery += (gallery.empty() ? "" : " ") + r.data[d->gallery_records[m.gallery]].source_path().generic_string();
           distances += (distances.empty() ? "" : " ") + std::to_string(m.distance);
         }
         const auto& query = r.data[d->query_records[q]];

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     const auto subs = app.get_subcommands();
     const std::string name = subs.empty() ? "" : subs.front()->get_name();
     if (name != "config" && name != "data" && name != "synth") ensure_fast_blas(argv);
+    keep_freed_memory();
     configure_logging(ctx.quiet ? -1 : ctx.verbosity > 0 ? 1 : 0);
     // Debian's LibTorch starts with one thread; commands that load a config apply run.threads.
     set_compute_threads(0);

@@ -47,10 +47,15 @@ Dataset RunSetup::open_data(const std::string& root) const {
   if (path.empty()) throw ConfigError(config_.describe("data.root") + ": no data set given (set data.root or pass --data)");
   Dataset data = open_dataset(path);
   for (const auto& w : data.warnings()) spdlog::warn("{}", w);
+  return data;
+}
+
+Dataset RunSetup::faces(const Dataset& data) const {
   if (!config_.get_bool("input.align")) return data;
   // Faces first: every image becomes its aligned chip, cached on disk.
   FaceAligner aligner(face_options(config_));
   AlignRunOptions run;
+  run.workers = available_cores();  // one image per core (bench_face: faster than cores per image)
   run.progress = ProgressBar::terminal_attached();
   run.progress_label = "align faces";
   return align_with_cache(data, aligner, config_.get_string("face.cache_dir"), run);
@@ -100,6 +105,8 @@ SplitRetrieval RunSetup::retrieve_split(const ModelArgs& args, const std::string
   } else {
     r.data = open_data(args.data).split(args.split.empty() ? config_.get_string("data.test_split") : args.split);
   }
+  // Saved features stand for the images as they were extracted: nothing to align.
+  if (args.features.empty()) r.data = faces(r.data);
   if (!args.features.empty()) {
     r.features = read_matrix(args.features);
     if (r.features.dim() != 2 || r.features.size(0) != static_cast<int64_t>(r.data.size()))

@@ -43,6 +43,9 @@ class RunSetup {
 
   // Opens `root`, or data.root when empty; logs the loader's warnings.
   Dataset open_data(const std::string& root) const;
+  // With input.align: the same records reading aligned face chips (cached on disk;
+  // record.original keeps each image's own path). Unchanged otherwise.
+  Dataset faces(const Dataset& data) const;
 
   // The model to evaluate: the checkpoint's (with its own input settings), or the
   // config's pretrained initialisation when `weights` is empty (zero-shot).

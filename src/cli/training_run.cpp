@@ -15,7 +15,7 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
                                    bool progress) {
   const Config& config = run.config();
   Dataset data = run.open_data("");
-  Dataset train = training_data(data, config);
+  Dataset train = run.faces(training_data(data, config));
 
   Trainer trainer(config, train, out);
   auto log = std::make_unique<JsonLogHook>(out / "train_log.jsonl");
@@ -26,7 +26,7 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   const std::string test_split = config.get_string("data.test_split");
   const auto splits = data.splits();
   if (config.get_bool("train.eval") && std::find(splits.begin(), splits.end(), test_split) != splits.end()) {
-    Dataset test = data.split(test_split);
+    Dataset test = run.faces(data.split(test_split));
     trainer.add_hook(std::make_unique<EvalHook>(
         [&run, test, progress](ReidModel& model) {
           CrossDomainReport report = run.evaluate(model, run.config(), test, progress);

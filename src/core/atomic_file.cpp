@@ -12,7 +12,7 @@ namespace toonreid {
 
 namespace fs = std::filesystem;
 
-void write_file_atomically(const fs::path& path, const std::function<void(std::ostream&)>& write) {
+void write_file_atomically(const fs::path& path, const std::function<void(std::ostream&)>& write, bool durable) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   static std::atomic<unsigned> counter{0};
   fs::path tmp = path;
@@ -26,7 +26,7 @@ void write_file_atomically(const fs::path& path, const std::function<void(std::o
       if (!out) throw Error("failed writing '" + tmp.string() + "' (disk full?)");
     }
     // fsync so that the rename never exposes a file whose data is not on disk yet.
-    if (FILE* f = std::fopen(tmp.c_str(), "rb")) {
+    if (FILE* f = durable ? std::fopen(tmp.c_str(), "rb") : nullptr) {
       ::fsync(::fileno(f));
       std::fclose(f);
     }
@@ -38,8 +38,9 @@ void write_file_atomically(const fs::path& path, const std::function<void(std::o
   }
 }
 
-void write_file_atomically(const fs::path& path, std::string_view bytes) {
-  write_file_atomically(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+void write_file_atomically(const fs::path& path, std::string_view bytes, bool durable) {
+  write_file_atomically(
+      path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); }, durable);
 }
 
 }  // namespace toonreid

@@ -1,5 +1,7 @@
 #include "core/runtime.h"
 
+#include <malloc.h>
+
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <sched.h>
@@ -30,6 +32,12 @@ int available_cores() {
   }
   unsigned hw = std::thread::hardware_concurrency();
   return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+void keep_freed_memory() {
+  // 32 MiB is the largest threshold glibc accepts (a larger value is ignored).
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // blocks below it come from the heap, and are reused
+  mallopt(M_TRIM_THRESHOLD, 2000000000);  // return the heap's top only above ~2 GB free
 }
 
 int set_compute_threads(int threads) {

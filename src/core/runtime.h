@@ -14,6 +14,12 @@ void add_run_options(ConfigSchema& schema);
 // Number of cores this process may run on (respects affinity masks and cgroups' cpusets).
 int available_cores();
 
+// Makes glibc keep freed memory for reuse instead of returning large blocks to the
+// system at once: convolution activations of tens of MB are otherwise mapped fresh for
+// every image, and the page faults cost more than the arithmetic (face detection ran
+// 1.8x faster on one thread). Peak memory is unchanged; it is just not given back early.
+void keep_freed_memory();
+
 // Sets LibTorch's intra-op thread count; threads <= 0 means all available cores.
 // Returns the count in effect.
 int set_compute_threads(int threads);

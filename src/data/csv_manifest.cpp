@@ -125,12 +125,20 @@ void write_csv_manifest(const Dataset& data, const fs::path& manifest) {
   };
   const fs::path base = manifest.has_parent_path() ? manifest.parent_path() : fs::path(".");
   write_file_atomically(manifest, [&](std::ostream& out) {
-    out << "path,identity,domain,split\n";
+    // Landmarks a user supplied travel with their images.
+    bool landmarks = false;
+    for (const auto& r : data.records()) landmarks |= !r.landmarks.empty();
+    out << "path,identity,domain,split" << (landmarks ? ",landmarks" : "") << "\n";
     for (const auto& r : data.records()) {
       std::error_code ec;
-      fs::path rel = fs::relative(r.path, base, ec);
-      std::string p = (ec || rel.empty()) ? r.path.string() : rel.string();
-      out << quote(p) << ',' << quote(r.identity) << ',' << domain_name(r.domain) << ',' << quote(r.split) << '\n';
+      fs::path rel = fs::relative(r.source_path(), base, ec);
+      std::string p = (ec || rel.empty()) ? r.source_path().string() : rel.string();
+      out << quote(p) << ',' << quote(r.identity) << ',' << domain_name(r.domain) << ',' << quote(r.split);
+      if (landmarks) {
+        out << ',';
+        for (std::size_t i = 0; i < r.landmarks.size(); ++i) out << (i ? " " : "") << r.landmarks[i];
+      }
+      out << '\n';
     }
   });
 }

@@ -1,4 +1,4 @@
-// Reads a CSV manifest: a header naming the columns `path,identity,domain[,split]`
+// Reads a CSV manifest: a header naming the columns `path,identity,domain[,split][,landmarks]`
 // (any order, extra columns ignored), then one image per row. Relative paths are
 // resolved against the manifest's folder. Fields may be double-quoted (RFC 4180).
 #pragma once

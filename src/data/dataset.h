@@ -31,6 +31,11 @@ struct ImageRecord {
   // column): x0, y0, x1, y1, ... in image pixels; empty when there are none. When
   // present they replace face detection (src/face/).
   std::vector<float> landmarks;
+  // When `path` is an image derived from another (an aligned face chip, input.align):
+  // that image, which lists and manifests written for users name. Empty otherwise.
+  std::filesystem::path original;
+
+  const std::filesystem::path& source_path() const { return original.empty() ? path : original; }
 };
 
 // Parses "x0 y0 x1 y1 ..." (spaces, tabs, commas or new lines between numbers) into

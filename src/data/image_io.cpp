@@ -176,14 +176,14 @@ std::vector<std::uint8_t> encode_png(const cv::Mat& rgb) {
   return out;
 }
 
-void write_image(const fs::path& path, const cv::Mat& rgb, int jpeg_quality) {
+void write_image(const fs::path& path, const cv::Mat& rgb, int jpeg_quality, bool durable) {
   std::string ext = path.extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::vector<std::uint8_t> bytes;
   if (ext == ".jpg" || ext == ".jpeg") bytes = encode_jpeg(rgb, jpeg_quality);
   else if (ext == ".png") bytes = encode_png(rgb);
   else throw Error("cannot write " + path.string() + ": unsupported extension (use .jpg or .png)");
-  write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), durable);
 }
 
 }  // namespace toonreid

@@ -51,8 +51,9 @@ class ImageDecoder {
 cv::Mat read_image(const std::filesystem::path& path, int min_width = 0, int min_height = 0);
 
 // Writes an RGB image; the format follows the extension (.jpg/.jpeg or .png). The file
-// is written atomically. Throws Error on an unknown extension or a failure.
-void write_image(const std::filesystem::path& path, const cv::Mat& rgb, int jpeg_quality = 92);
+// is written atomically (`durable`: and synced to disk first, see atomic_file.h). Throws
+// Error on an unknown extension or a failure.
+void write_image(const std::filesystem::path& path, const cv::Mat& rgb, int jpeg_quality = 92, bool durable = true);
 
 std::vector<std::uint8_t> encode_jpeg(const cv::Mat& rgb, int quality = 92);
 std::vector<std::uint8_t> encode_png(const cv::Mat& rgb);

@@ -1,5 +1,6 @@
 #include "face/aligned_dataset.h"
 
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/runtime.h"
 #include "data/csv_manifest.h"
 #include "data/image_io.h"
 
@@ -57,7 +59,11 @@ std::vector<std::uint8_t> read_file(const fs::path& file) {
 // while the calling thread draws the progress bar.
 void run_workers(std::size_t n, const AlignRunOptions& run, const std::function<void(std::size_t, ImageDecoder&)>& job) {
   std::atomic<std::size_t> next{0}, done{0};
+  const int workers = std::max(1, run.workers);
+  const int threads = run.threads_per_worker > 0 ? run.threads_per_worker : std::max(1, available_cores() / workers);
   auto work = [&] {
+    // OpenMP's thread count is per thread: a new thread would start with every core.
+    at::set_num_threads(threads);
     ImageDecoder decoder;
     decoder.set_strict(true);  // a truncated file is reported, not aligned from grey rows
     for (std::size_t i; (i = next++) < n;) {
@@ -67,7 +73,7 @@ void run_workers(std::size_t n, const AlignRunOptions& run, const std::function<
   };
   ProgressBar bar(n, run.progress_label, run.progress);
   std::vector<std::thread> pool;
-  for (int t = 0; t < std::max(1, run.workers); ++t) pool.emplace_back(work);
+  for (int t = 0; t < workers; ++t) pool.emplace_back(work);
   while (done.load() < n) {
     bar.advance(done.load() - bar.count());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -216,8 +222,8 @@ Dataset align_with_cache(const Dataset& data, const FaceAligner& aligner, const 
           row.box = cached.box;
           row.landmarks = cached.landmarks;
           reused[i] = 1;
+          r.original = r.path;
           r.path = chip;
-          r.landmarks.clear();
           return;
         } catch (const DataError&) {
           // A damaged entry: align again below.
@@ -228,10 +234,11 @@ Dataset align_with_cache(const Dataset& data, const FaceAligner& aligner, const 
     if (aligned.empty()) return;  // keep the original path; the error is reported below
     fs::create_directories(chip.parent_path());
     // The sidecar first: a chip without its sidecar is never taken as done.
-    write_file_atomically(sidecar, row.to_csv() + "\n");
-    write_image(chip, aligned, 95);
+    // Not synced: the cache can always be made again.
+    write_file_atomically(sidecar, row.to_csv() + "\n", false);
+    write_image(chip, aligned, 95, false);
+    r.original = r.path;
     r.path = chip;
-    r.landmarks.clear();
   });
   AlignmentSummary s;
   for (std::size_t i = 0; i < rows.size(); ++i) s.add(rows[i], reused[i] != 0);
@@ -329,7 +336,7 @@ AlignmentSummary align_copy(const Dataset& data, const fs::path& source, const F
         write_image(ext == ".png" || ext == ".PNG" || ext == ".jpg" || ext == ".jpeg" || ext == ".JPG"
                         ? target
                         : fs::path(target).replace_extension(".jpg"),
-                    chip, 95);
+                    chip, 95, /*durable=*/false);  // alignment.csv, written last, is synced
       }
     }
     std::lock_guard<std::mutex> lock(journal_mutex);

@@ -49,6 +49,7 @@ std::string file_content_hash(const std::filesystem::path& file);
 
 struct AlignRunOptions {
   int workers = 1;             // images aligned at once
+  int threads_per_worker = 0;  // LibTorch threads in each worker (0: the cores shared out)
   bool progress = false;
   std::string progress_label = "align";
 };
