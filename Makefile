@@ -22,7 +22,8 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The main job on the embedded default: generate the synthetic toon faces, check and
-# preview them, evaluate dlib's pretrained embedder zero-shot, run the whole recipe
+# preview them, evaluate dlib's pretrained embedder zero-shot (whole images, then aligned
+# faces), run the whole recipe
 # (toonreid pipeline: baseline, MDL, identity mining vs k-means, re-ranking, ensemble)
 # and write the HTML reports.
 demo: build
@@ -32,6 +33,9 @@ demo: build
 	./$(BUILD_DIR)/toonreid data preview $(DEMO_DIR)/synth --out $(DEMO_DIR)/synth_preview.png --identities 8
 	@echo "== zero-shot (pretrained dlib_resnet, no training)"
 	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --json $(DEMO_DIR)/eval_zero_shot.json
+	@echo "== zero-shot on aligned faces (detection, 68 landmarks, dlib's chip geometry; chips cached in $(DEMO_DIR)/faces)"
+	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --json $(DEMO_DIR)/eval_zero_shot_aligned.json \
+		input.align=true face.cache_dir=$(DEMO_DIR)/faces
 	@echo "== the recipe: baseline, MDL, identity mining (vs k-means), re-ranking, ensemble"
 	./$(BUILD_DIR)/toonreid pipeline --config configs/pipeline_demo.yaml
 	./$(BUILD_DIR)/toonreid eval --config configs/synth_demo.yaml --weights $(DEMO_DIR)/pipeline/baseline/model_final.pt \

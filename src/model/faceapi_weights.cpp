@@ -1,15 +1,14 @@
 #include "model/faceapi_weights.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <set>
 
 #include "core/error.h"
 #include "model/dlib_resnet.h"
+#include "model/tfjs_weights.h"
 
 namespace toonreid {
 
@@ -18,15 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kManifest = "face_recognition_model-weights_manifest.json";
-
-std::vector<char> read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary | std::ios::ate);
-  if (!in) throw Error("cannot read " + p.string() + " (run `make deps` to fetch the face-api weights)");
-  std::vector<char> data(static_cast<std::size_t>(in.tellg()));
-  in.seekg(0);
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  return data;
-}
 
 // face-api name -> toonreid parameter name, and how to reshape.
 std::string parameter_name(const std::string& name) {
@@ -69,51 +59,17 @@ fs::path default_faceapi_folder(const fs::path& start) {
 
 void load_faceapi_weights(DlibResNet& net, const fs::path& folder) {
   const fs::path manifest_path = folder / kManifest;
-  nlohmann::json manifest;
-  try {
-    std::vector<char> text = read_bytes(manifest_path);
-    manifest = nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(manifest_path.string() + ": invalid JSON: " + e.what());
-  }
-  if (!manifest.is_array() || manifest.empty() || !manifest[0].contains("weights") || !manifest[0].contains("paths"))
-    throw Error(manifest_path.string() + ": not a tfjs weights manifest");
-
-  std::vector<char> bin;
-  for (const auto& p : manifest[0]["paths"]) {
-    std::vector<char> part = read_bytes(folder / p.get<std::string>());
-    bin.insert(bin.end(), part.begin(), part.end());
-  }
+  const TfjsWeights weights = TfjsWeights::load(manifest_path);
 
   std::map<std::string, torch::Tensor> params;
   for (auto& item : net.named_parameters()) params[item.key()] = item.value();
   std::set<std::string> loaded;
 
   torch::NoGradGuard no_grad;
-  std::size_t offset = 0;
-  for (const auto& w : manifest[0]["weights"]) {
-    const std::string name = w.at("name");
-    std::vector<int64_t> shape = w.at("shape").get<std::vector<int64_t>>();
-    int64_t numel = 1;
-    for (int64_t s : shape) numel *= s;
-    torch::Tensor values;
-    if (w.contains("quantization")) {
-      const auto& q = w["quantization"];
-      if (q.at("dtype") != "uint8") throw Error(manifest_path.string() + ": " + name + ": only uint8 quantisation is supported");
-      if (offset + static_cast<std::size_t>(numel) > bin.size()) throw Error(manifest_path.string() + ": weights file too short at " + name);
-      torch::Tensor raw = torch::from_blob(bin.data() + offset, {numel}, torch::kUInt8).to(torch::kFloat);
-      values = raw * q.at("scale").get<double>() + q.at("min").get<double>();
-      offset += static_cast<std::size_t>(numel);
-    } else {
-      if (w.at("dtype") != "float32") throw Error(manifest_path.string() + ": " + name + ": unsupported dtype");
-      const std::size_t bytes = static_cast<std::size_t>(numel) * 4;
-      if (offset + bytes > bin.size()) throw Error(manifest_path.string() + ": weights file too short at " + name);
-      values = torch::from_blob(bin.data() + offset, {numel}, torch::kFloat).clone();
-      offset += bytes;
-    }
-    values = values.view(shape);
-    if (shape.size() == 4) values = values.permute({3, 2, 0, 1});                   // HWIO -> OIHW
-    if (name == "fc") values = values.t().reshape({shape[1], shape[0], 1, 1});      // [in, out] -> 1x1 conv
+  for (const auto& [name, stored] : weights.tensors()) {
+    torch::Tensor values = stored;
+    if (values.dim() == 4) values = hwio_to_oihw(values);
+    if (name == "fc") values = values.t().reshape({values.size(1), values.size(0), 1, 1});  // [in, out] -> 1x1 conv
 
     const std::string target = parameter_name(name);
     auto it = params.find(target);
@@ -125,7 +81,6 @@ void load_faceapi_weights(DlibResNet& net, const fs::path& folder) {
     it->second.copy_(values);
     loaded.insert(target);
   }
-  if (offset != bin.size()) throw Error(manifest_path.string() + ": weights file has trailing bytes");
   for (const auto& [name, tensor] : params)
     if (!loaded.count(name)) throw Error(manifest_path.string() + ": no weights for dlib_resnet parameter '" + name + "'");
 }

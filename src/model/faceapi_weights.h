@@ -1,6 +1,5 @@
-// Imports the weights of face-api's FaceRecognitionNet (dlib's ResNet) into DlibResNet:
-// a tfjs weights manifest (JSON) plus one binary file. Tensors are uint8-quantised
-// (value = q * scale + min) or float32; convolution filters are stored HWIO.
+// Imports the weights of face-api's FaceRecognitionNet (dlib's ResNet) into DlibResNet
+// from its tfjs weights manifest and binary file (read by tfjs_weights.h).
 #pragma once
 
 #include <filesystem>
