@@ -14,6 +14,7 @@ PACKAGES=(
   libcpp-httplib-dev libsqlite3-dev
   libdlib-dev libdlib-data  # HOG face detector + 68-point shape predictor (the face chain's second path)
   libgtest-dev libgmock-dev libbenchmark-dev
+  chromium                # headless browser test of the HTML report
   # Python's PyTorch: the reference side of the benchmarks, and the tests that read
   # files written by torch.save / torchvision.
   python3-torch python3-torchvision python3-numpy python3-pil
