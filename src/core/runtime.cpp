@@ -38,6 +38,9 @@ void keep_freed_memory() {
   // 32 MiB is the largest threshold glibc accepts (a larger value is ignored).
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // blocks below it come from the heap, and are reused
   mallopt(M_TRIM_THRESHOLD, 2000000000);  // return the heap's top only above ~2 GB free
+  // Grow heaps 64 MiB at a time: per-thread arenas otherwise grow (and fault) in small
+  // steps; face alignment on 2 threads took 13x fewer page faults and ran 10-13% faster.
+  mallopt(M_TOP_PAD, 64 * 1024 * 1024);
 }
 
 int set_compute_threads(int threads) {
