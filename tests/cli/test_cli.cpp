@@ -16,7 +16,7 @@ Result run(const std::string& args) { return testing::run_cli(args); }
 
 TEST(Cli, EveryCommandHasHelp) {
   for (const char* cmd : {"", "config", "config show", "config defaults", "data", "data stats", "data preview",
-                          "synth", "train", "extract", "eval", "visualize", "rank", "ensemble", "mine"}) {
+                          "synth", "train", "extract", "eval", "visualize", "rank", "ensemble", "mine", "align"}) {
     Result r = run(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd << ": " << r.out;
     EXPECT_TRUE(contains(r.out, "Usage")) << cmd;
