@@ -183,6 +183,18 @@ TEST(FaceAligner, DlibPathFindsAPhotoFace) {
   EXPECT_GE(found, 2);
 }
 
+TEST(FaceAligner, TinyAndExtremeImagesTakeTheFallback) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  FaceAligner aligner(options({"ssd", "dlib"}));
+  for (cv::Size size : {cv::Size(1, 1), cv::Size(3, 2), cv::Size(400, 7), cv::Size(5, 300)}) {
+    const AlignedFace f = aligner.align(cv::Mat(size, CV_8UC3, cv::Scalar(90, 120, 200)));
+    EXPECT_EQ(f.path, FacePath::Letterbox) << size;
+    EXPECT_EQ(f.chip.size(), cv::Size(150, 150)) << size;
+  }
+  EXPECT_THROW(aligner.align(cv::Mat()), DataError);
+  EXPECT_THROW(aligner.align(cv::Mat(4, 4, CV_8UC1, cv::Scalar(0))), DataError);
+}
+
 TEST(FaceAligner, BadSettingsAndMissingFilesNameTheCulprit) {
   FaceOptions o = options({"dlib"});
   o.dlib_predictor = "/nonexistent/predictor.dat";
