@@ -23,16 +23,26 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   trainer.add_hook(std::make_unique<ProgressHook>(progress));
   trainer.add_hook(std::move(log));
   trainer.add_hook(std::make_unique<CheckpointHook>());
+  // Evaluation during training (and best.pt) uses the validation identities when some
+  // are held out, else the test split.
   const std::string test_split = config.get_string("data.test_split");
   const auto splits = data.splits();
-  if (config.get_bool("train.eval") && std::find(splits.begin(), splits.end(), test_split) != splits.end()) {
-    Dataset test = run.faces(data.split(test_split));
+  Dataset during = validation_data(data, config);
+  std::string during_name = "validation";
+  if (during.empty() && std::find(splits.begin(), splits.end(), test_split) != splits.end()) {
+    during = data.split(test_split);
+    during_name = "test split '" + test_split + "'";
+  }
+  if (config.get_bool("train.eval") && !during.empty()) {
+    spdlog::info("evaluation during training on the {} ({} images)", during_name, during.size());
+    Dataset faces = run.faces(during);
     trainer.add_hook(std::make_unique<EvalHook>(
-        [&run, test, progress](ReidModel& model) {
-          CrossDomainReport report = run.evaluate(model, run.config(), test, progress);
-          std::cerr << format_table(report);
+        [&run, faces, progress, during_name](ReidModel& model) {
+          CrossDomainReport report = run.evaluate(model, run.config(), faces, progress);
+          std::cerr << during_name << ":\n" << format_table(report);
           nlohmann::json j = to_json(report);
           j["score"] = 0.5 * (report.c2p.mAP + report.p2c.mAP);
+          j["on"] = during_name;
           return j;
         },
         static_cast<int>(config.get_int("train.eval_every")), log_ptr));

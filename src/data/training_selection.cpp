@@ -1,6 +1,8 @@
 #include "data/training_selection.h"
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <set>
 
 #include "core/config.h"
@@ -10,6 +12,10 @@
 namespace toonreid {
 
 void add_training_selection_options(ConfigSchema& schema) {
+  schema.add_int("data.val_identities", 0,
+                 "Training identities (with both domains) held out for validation, drawn with run.seed; "
+                 "train.eval and best.pt then use them instead of the test split")
+      .min(0);
   schema.add_string("data.selection", "all",
                     "Training records: all (the training split), mdl_pretrain (MDL stage 1), target_domain (MDL stage 2)")
       .one_of({"all", "mdl_pretrain", "target_domain"});
@@ -58,8 +64,55 @@ Dataset select_mdl_pretraining(const Dataset& train, const MdlOptions& o) {
   return Dataset(std::move(out), train.origin());
 }
 
-Dataset training_data(const Dataset& all, const Config& c) {
+std::vector<std::string> validation_identities(const Dataset& train_split, std::size_t count, std::uint64_t seed) {
+  if (count == 0) return {};
+  std::map<std::string, std::array<bool, 2>> domains;
+  for (const auto& r : train_split.records()) domains[r.identity][r.domain == Domain::Photo ? 0 : 1] = true;
+  std::vector<std::string> eligible;  // sorted: std::map order
+  for (const auto& [id, d] : domains)
+    if (d[0] && d[1]) eligible.push_back(id);
+  if (eligible.size() <= count)
+    throw DataError(train_split.origin() + ": data.val_identities = " + std::to_string(count) + ", but only " +
+                    std::to_string(eligible.size()) +
+                    " training identities have both photos and cartoons (some must remain for training)");
+  // Fisher-Yates with an explicit generator: std::shuffle differs between libraries.
+  Rng rng(derive_seed(seed, {0x56414cULL}));  // "VAL"
+  for (std::size_t i = eligible.size() - 1; i > 0; --i)
+    std::swap(eligible[i], eligible[static_cast<std::size_t>(rng.engine()() % (i + 1))]);
+  eligible.resize(count);
+  std::sort(eligible.begin(), eligible.end());
+  return eligible;
+}
+
+namespace {
+
+// The training split, and the validation identities held out of it.
+std::pair<Dataset, std::set<std::string>> split_off_validation(const Dataset& all, const Config& c) {
   Dataset train = all.split(c.get_string("data.train_split"));
+  const auto n = static_cast<std::size_t>(c.get_int("data.val_identities"));
+  const auto ids = validation_identities(train, n, static_cast<std::uint64_t>(c.get_int("run.seed")));
+  return {train, std::set<std::string>(ids.begin(), ids.end())};
+}
+
+}  // namespace
+
+Dataset validation_data(const Dataset& all, const Config& c) {
+  auto [train, held_out] = split_off_validation(all, c);
+  if (held_out.empty()) return Dataset();
+  std::vector<ImageRecord> records;
+  for (const auto& r : train.records())
+    if (held_out.count(r.identity)) records.push_back(r);
+  return Dataset(std::move(records), train.origin() + " (validation identities)");
+}
+
+Dataset training_data(const Dataset& all, const Config& c) {
+  auto [train, held_out] = split_off_validation(all, c);
+  if (!held_out.empty()) {
+    std::vector<ImageRecord> records;
+    for (const auto& r : train.records())
+      if (!held_out.count(r.identity)) records.push_back(r);
+    train = Dataset(std::move(records), train.origin());
+  }
   const std::string selection = c.get_string("data.selection");
   if (selection == "mdl_pretrain") train = select_mdl_pretraining(train, mdl_options(c));
   else if (selection == "target_domain") train = select_target_domain(train, mdl_options(c).target);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 
@@ -41,7 +42,17 @@ Dataset select_mdl_pretraining(const Dataset& train, const MdlOptions& options);
 // Stage 2: the target domain's records.
 Dataset select_target_domain(const Dataset& train, Domain target);
 
-// The records a `train` run uses: `all`'s training split, the configured selection, and
+// Identities of the training split held out for validation (data.val_identities):
+// `count` identities that have both photos and cartoons, drawn with `seed` by a
+// Fisher-Yates shuffle of the names in sorted order (the same on every machine).
+// Throws DataError when fewer such identities exist than asked for.
+std::vector<std::string> validation_identities(const Dataset& train_split, std::size_t count, std::uint64_t seed);
+
+// The held-out validation records of `all` (empty Dataset when data.val_identities is 0).
+Dataset validation_data(const Dataset& all, const Config& config);
+
+// The records a `train` run uses: `all`'s training split less the validation identities,
+// the configured selection, and
 // the records of every manifest in data.extra_train (their identities must not collide
 // with the split's: a shared name would merge two people).
 Dataset training_data(const Dataset& all, const Config& config);

@@ -182,6 +182,27 @@ TEST_F(RetrievalCli, MineWritesPseudoLabelsAndTheirQuality) {
   EXPECT_TRUE(contains(bad.out, "k = 99 for 18 samples")) << bad.out;
 }
 
+TEST_F(RetrievalCli, TrainingEvaluatesAndKeepsBestOnValidationIdentities) {
+  const std::string out = path("val_run").string();
+  auto r = run_cli("train --config " + testing::source_dir() + "/configs/tiny.yaml data.root=" + data() +
+                   " run.output_dir=" + out +
+                   " data.val_identities=1 solver.epochs=2 train.eval_every=1 sampler.p=2 sampler.k=2 --quiet");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string log = slurp(fs::path(out) / "train_log.jsonl");
+  // Every evaluation ran on the held-out identity (3 photos, 3 cartoons), none on the test split.
+  EXPECT_TRUE(contains(log, "\"on\":\"validation\"")) << log;
+  EXPECT_FALSE(contains(log, "\"on\":\"test split")) << log;
+  EXPECT_TRUE(contains(log, "\"queries\":3")) << log;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "checkpoints" / "best.pt"));
+  // The held-out identity is not trained on: 2 training identities remain.
+  ConfigSchema schema = toonreid_schema();
+  EXPECT_EQ(load_model_checkpoint(fs::path(out) / "model_final.pt", schema).info.identities.size(), 2u);
+  auto too_many = run_cli("train --config " + testing::source_dir() + "/configs/tiny.yaml data.root=" + data() +
+                          " run.output_dir=" + out + "_x data.val_identities=3 --quiet");
+  EXPECT_EQ(too_many.code, 1);
+  EXPECT_TRUE(contains(too_many.out, "data.val_identities = 3")) << too_many.out;
+}
+
 TEST_F(RetrievalCli, PipelineRunsEveryStageAndResumes) {
   const std::string out = path("pipeline").string();
   const std::string cmd = "pipeline --config " + testing::source_dir() + "/configs/tiny.yaml --output " + out +

@@ -88,5 +88,32 @@ TEST(TrainingSelection, StageTwoAndExtraManifests) {
   }
 }
 
+TEST(Validation, HeldOutIdentitiesAreDisjointDeterministicAndHaveBothDomains) {
+  const Dataset all = sample_data();
+  const Dataset train = all.split("train");
+  const auto a = validation_identities(train, 2, 7);
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(validation_identities(train, 2, 7), a);  // same seed, same identities
+  for (const auto& id : a) EXPECT_NE(id, "E");      // E has no photos: never held out
+  std::set<std::vector<std::string>> draws;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) draws.insert(validation_identities(train, 2, seed));
+  EXPECT_GT(draws.size(), 1u);  // the seed matters
+  EXPECT_TRUE(validation_identities(train, 0, 7).empty());
+  EXPECT_THROW(validation_identities(train, 4, 7), DataError);  // A-D all held out: nothing left to train
+
+  const ConfigSchema schema = toonreid_schema();
+  const Config c = make_config(schema, {"data.val_identities=2", "run.seed=7"});
+  const Dataset val = validation_data(all, c);
+  const Dataset rest = training_data(all, c);
+  std::set<std::string> val_ids, train_ids;
+  for (const auto& r : val.records()) val_ids.insert(r.identity);
+  for (const auto& r : rest.records()) train_ids.insert(r.identity);
+  EXPECT_EQ(val_ids, std::set<std::string>(a.begin(), a.end()));
+  for (const auto& id : val_ids) EXPECT_FALSE(train_ids.count(id)) << id;
+  EXPECT_EQ(val.size() + rest.size(), train.size());  // nothing lost, nothing from the test split
+  EXPECT_TRUE(validation_data(all, make_config(schema, {})).empty());
+  EXPECT_EQ(training_data(all, make_config(schema, {})).size(), train.size());
+}
+
 }  // namespace
 }  // namespace toonreid
