@@ -11,6 +11,19 @@ void add_loss_options(ConfigSchema& schema) {
   schema.describe_section("loss", "Loss terms and their weights.");
   schema.add_float("loss.id_weight", 1.0, "Weight of the identity (cross-entropy) loss (0: off)").min(0);
   schema.add_float("loss.label_smoothing", 0.1, "Label smoothing epsilon of the identity loss").range(0, 0.99);
+  schema.add_string("loss.id_loss", "softmax",
+                    "Identity loss: softmax (BNNeck's linear classifier) or a margin softmax on a cosine classifier: "
+                    "cosface, arcface, circle")
+      .one_of({"softmax", "cosface", "arcface", "circle"});
+  schema.add_float("loss.id_scale", 30.0, "Margin losses: scale s of the cosine logits").greater_than(0).max(1000);
+  schema.add_float("loss.id_margin", 0.35, "Margin losses: margin m (CosFace ~0.35, ArcFace ~0.5 rad, Circle ~0.25)")
+      .range(0, 1.5);
+  schema.add_float("loss.l2sp_weight", 0.0,
+                   "L2-SP: weight of the squared distance of the backbone's weights to their starting values (0: off)")
+      .min(0);
+  schema.add_float("loss.distill_weight", 0.0,
+                   "Weight of feature distillation from the frozen starting network: mean 1 - cos(f, f0) (0: off)")
+      .min(0);
   schema.add_float("loss.triplet_weight", 1.0, "Weight of the triplet loss (0: off)").min(0);
   schema.add_float("loss.triplet_margin", 0.3, "Triplet margin (ignored with soft margin)").min(0);
   schema.add_bool("loss.triplet_soft_margin", false, "Soft margin log(1 + exp(d_ap - d_an)) instead of a margin");
@@ -28,6 +41,11 @@ ObjectiveOptions objective_options(const Config& config) {
   ObjectiveOptions o;
   o.id_weight = config.get_float("loss.id_weight");
   o.label_smoothing = config.get_float("loss.label_smoothing");
+  o.id_loss = config.get_string("loss.id_loss");
+  o.id_scale = config.get_float("loss.id_scale");
+  o.id_margin = config.get_float("loss.id_margin");
+  o.l2sp_weight = config.get_float("loss.l2sp_weight");
+  o.distill_weight = config.get_float("loss.distill_weight");
   o.triplet_weight = config.get_float("loss.triplet_weight");
   o.triplet.margin = config.get_float("loss.triplet_margin");
   o.triplet.soft_margin = config.get_bool("loss.triplet_soft_margin");
@@ -47,7 +65,10 @@ ObjectiveTerms compute_objective(const HeadOutput& out, const torch::Tensor& lab
   t.total = torch::zeros({}, out.pooled.options());
   if (o.id_weight > 0) {
     if (!out.logits.defined()) throw Error("the identity loss needs a model with a classifier");
-    torch::Tensor id = cross_entropy_label_smoothing(out.logits, labels, o.label_smoothing);
+    torch::Tensor id = o.id_loss == "softmax"
+                           ? cross_entropy_label_smoothing(out.logits, labels, o.label_smoothing)
+                           : margin_softmax_loss(out.logits, labels, parse_margin_loss(o.id_loss), o.id_scale,
+                                                 o.id_margin, o.label_smoothing);
     t.total = t.total + o.id_weight * id;
     t.values["id"] = id.item<double>();
   }

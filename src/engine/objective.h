@@ -8,6 +8,7 @@
 
 #include <torch/types.h>
 
+#include "loss/margin_softmax.h"
 #include "loss/triplet.h"
 #include "model/embedding_head.h"
 
@@ -19,6 +20,11 @@ class ConfigSchema;
 struct ObjectiveOptions {
   double id_weight = 1.0;
   double label_smoothing = 0.1;
+  std::string id_loss = "softmax";  // softmax | cosface | arcface | circle
+  double id_scale = 30.0;           // s of the margin losses
+  double id_margin = 0.35;          // m of the margin losses
+  double l2sp_weight = 0.0;         // L2-SP: weight of sum ||w - w0||^2 over the backbone
+  double distill_weight = 0.0;      // weight of 1 - cos(f, f0) against the frozen starting network
   double triplet_weight = 1.0;
   TripletOptions triplet;
   double center_weight = 0.0;  // BoT: 0.0005

@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/transforms.h"
+#include "loss/regularizers.h"
 #include "model/model_checkpoint.h"
 
 namespace toonreid {
@@ -181,6 +182,22 @@ EpochStats Trainer::run_epoch() {
       AutocastScope autocast(amp_);
       out = model_->forward(images);
       terms = compute_objective(out, labels, domains, centers_, objective_);
+      if (objective_.l2sp_weight > 0) {
+        torch::Tensor penalty = l2_sp_penalty(l2sp_params_, l2sp_anchors_);
+        terms.total = terms.total + objective_.l2sp_weight * penalty;
+        terms.values["l2sp"] = penalty.item<double>();
+      }
+      if (objective_.distill_weight > 0) {
+        torch::Tensor target;
+        {
+          torch::NoGradGuard no_grad;
+          target = teacher_->forward(images).pooled;
+        }
+        torch::Tensor d = feature_distillation_loss(out.pooled, target);
+        terms.total = terms.total + objective_.distill_weight * d;
+        terms.values["distill"] = d.item<double>();
+      }
+      terms.values["total"] = terms.total.item<double>();
     }
     if (!std::isfinite(terms.values["total"])) {
       std::ostringstream parts;
@@ -220,8 +237,42 @@ EpochStats Trainer::run_epoch() {
   return stats;
 }
 
+void Trainer::take_reference(std::map<std::string, torch::Tensor> reference) {
+  reference_ = std::move(reference);
+  l2sp_params_.clear();
+  l2sp_anchors_.clear();
+  for (auto& item : model_->backbone().named_parameters()) {
+    auto it = reference_.find("backbone." + item.key());
+    if (it == reference_.end()) throw Error("starting weights lack backbone parameter '" + item.key() + "'");
+    l2sp_params_.push_back(item.value());
+    l2sp_anchors_.push_back(it->second);
+  }
+  if (objective_.distill_weight > 0) {
+    // The teacher: the same network without a classifier, at the starting weights.
+    teacher_ = build_model(config_, 0);
+    torch::NoGradGuard no_grad;
+    for (auto& item : teacher_->named_parameters()) {
+      auto it = reference_.find(item.key());
+      if (it == reference_.end()) throw Error("starting weights lack parameter '" + item.key() + "'");
+      item.value().copy_(it->second);
+      item.value().set_requires_grad(false);
+    }
+    for (auto& item : teacher_->named_buffers())
+      if (auto it = reference_.find(item.key()); it != reference_.end()) item.value().copy_(it->second);
+    teacher_->to(device_);
+    teacher_->eval();
+  }
+}
+
 void Trainer::train() {
   fs::create_directories(output_dir_);
+  if ((objective_.l2sp_weight > 0 || objective_.distill_weight > 0) && reference_.empty()) {
+    std::map<std::string, torch::Tensor> reference;
+    for (auto& item : model_->named_parameters())
+      if (item.key().rfind("head.classifier", 0) != 0) reference[item.key()] = item.value().detach().clone();
+    for (auto& item : model_->named_buffers()) reference[item.key()] = item.value().detach().clone();
+    take_reference(std::move(reference));
+  }
   write_file_atomically(output_dir_ / "config.yaml", config_.to_yaml(false));
   for (auto& h : hooks_) h->before_train(*this);
   while (epoch_ < epochs_) {
@@ -246,6 +297,11 @@ void Trainer::save_checkpoint(const fs::path& file) {
     torch::serialize::OutputArchive copt;
     center_optimizer_->save(copt);
     archive.write("center_optimizer", copt);
+  }
+  if (!reference_.empty()) {
+    torch::serialize::OutputArchive ref;
+    for (const auto& [name, tensor] : reference_) ref.write(name, tensor, /*is_buffer=*/true);
+    archive.write("reference", ref);
   }
   write_file_atomically(file, [&](std::ostream& out) { archive.save_to(out); });
 }
@@ -272,6 +328,20 @@ void Trainer::resume(const fs::path& checkpoint) {
     torch::serialize::InputArchive copt;
     archive.read("center_optimizer", copt);
     center_optimizer_->load(copt);
+  }
+  if (objective_.l2sp_weight > 0 || objective_.distill_weight > 0) {
+    // The starting weights of the interrupted run, not the resumed ones.
+    torch::serialize::InputArchive ref;
+    if (!archive.try_read("reference", ref))
+      throw Error(checkpoint.string() + ": no starting weights stored (written without loss.l2sp_weight / "
+                  "loss.distill_weight); cannot resume with them on");
+    std::map<std::string, torch::Tensor> reference;
+    for (const std::string& key : ref.keys()) {
+      torch::Tensor t;
+      ref.read(key, t, /*is_buffer=*/true);
+      reference[key] = t;
+    }
+    take_reference(std::move(reference));
   }
   epoch_ = static_cast<int>(info.epoch);
   iteration_ = iteration.toInt();

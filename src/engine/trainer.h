@@ -110,6 +110,13 @@ class Trainer {
   std::unique_ptr<class BatchLoader> loader_;
   std::unique_ptr<class BatchSampler> sampler_;
   std::vector<std::unique_ptr<TrainerHook>> hooks_;
+  // Fine-tuning without forgetting (loss.l2sp_weight, loss.distill_weight): the
+  // starting weights, taken when training starts (after model.init_checkpoint) and kept
+  // in checkpoints, as L2-SP anchors and as a frozen teacher network.
+  std::map<std::string, torch::Tensor> reference_;
+  std::vector<torch::Tensor> l2sp_params_, l2sp_anchors_;
+  ReidModel teacher_{nullptr};
+  void take_reference(std::map<std::string, torch::Tensor> reference);
   int epoch_ = 0;
   int64_t iteration_ = 0;
   double best_metric_ = -1;

@@ -1,5 +1,6 @@
 #include "model/embedding_head.h"
 
+#include <torch/nn/functional/normalization.h>
 #include <torch/nn/init.h>
 #include <torch/utils.h>
 
@@ -8,8 +9,8 @@ namespace toonreid {
 namespace nn = torch::nn;
 
 EmbeddingHeadImpl::EmbeddingHeadImpl(int64_t channels, int64_t num_classes, Pooling pooling, NeckFeature neck_feature,
-                                     double gem_p)
-    : num_classes_(num_classes), pooling_(pooling), neck_feature_(neck_feature) {
+                                     double gem_p, ClassifierKind classifier)
+    : num_classes_(num_classes), pooling_(pooling), neck_feature_(neck_feature), classifier_kind_(classifier) {
   if (pooling == Pooling::GeM) gem_p_ = register_parameter("gem_p", torch::full({1}, gem_p));
   bnneck_ = register_module("bnneck", nn::BatchNorm1d(channels));
   // BNNeck: scale learnable, shift fixed at zero (BoT): keeps the normalised feature
@@ -35,7 +36,12 @@ HeadOutput EmbeddingHeadImpl::forward(const torch::Tensor& feature_map) {
   HeadOutput out;
   out.pooled = pool(feature_map);
   out.normalized = bnneck_->forward(out.pooled);
-  if (classifier_) out.logits = classifier_->forward(out.normalized);
+  if (classifier_) {
+    out.logits = classifier_kind_ == ClassifierKind::Linear
+                     ? classifier_->forward(out.normalized)
+                     : torch::mm(torch::nn::functional::normalize(out.normalized, torch::nn::functional::NormalizeFuncOptions().dim(1)),
+                                 torch::nn::functional::normalize(classifier_->weight, torch::nn::functional::NormalizeFuncOptions().dim(1)).t());
+  }
   return out;
 }
 

@@ -14,18 +14,21 @@ namespace toonreid {
 
 enum class Pooling { Average, GeM };
 enum class NeckFeature { BeforeBN, AfterBN };
+// Linear: logits = W x (BoT). Cosine: logits = cos(W_k, x), both L2-normalised, for the
+// margin-based softmax losses (loss/margin_softmax.h).
+enum class ClassifierKind { Linear, Cosine };
 
 struct HeadOutput {
   torch::Tensor pooled;      // [N, C] before the BNNeck (triplet, center losses)
   torch::Tensor normalized;  // [N, C] after the BNNeck
-  torch::Tensor logits;      // [N, K]; undefined when the head has no classifier
+  torch::Tensor logits;      // [N, K] (cosines with a cosine classifier); undefined without a classifier
 };
 
 class EmbeddingHeadImpl : public torch::nn::Module {
  public:
   // num_classes == 0: no classifier (inference-only models).
   EmbeddingHeadImpl(int64_t channels, int64_t num_classes, Pooling pooling, NeckFeature neck_feature,
-                    double gem_p = 3.0);
+                    double gem_p = 3.0, ClassifierKind classifier = ClassifierKind::Linear);
   HeadOutput forward(const torch::Tensor& feature_map);
   // The test-time embedding chosen by neck_feature.
   torch::Tensor embedding(const HeadOutput& out) const;
@@ -36,6 +39,7 @@ class EmbeddingHeadImpl : public torch::nn::Module {
   int64_t num_classes_;
   Pooling pooling_;
   NeckFeature neck_feature_;
+  ClassifierKind classifier_kind_;
   torch::Tensor gem_p_;  // learnable GeM exponent
   torch::nn::BatchNorm1d bnneck_{nullptr};
   torch::nn::Linear classifier_{nullptr};

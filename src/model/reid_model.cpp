@@ -85,7 +85,10 @@ ReidModel build_model(const Config& config, int64_t num_classes) {
       if (r.loaded.empty()) throw ConfigError(config.describe("model.pretrained") + ": no tensor names match " + bo.name);
     }
   }
-  EmbeddingHead head(backbone->out_channels(), num_classes, pooling, neck, config.get_float("model.gem_p"));
+  // The margin-based losses need cosine logits: the classifier follows loss.id_loss.
+  const ClassifierKind classifier =
+      config.get_string("loss.id_loss") == "softmax" ? ClassifierKind::Linear : ClassifierKind::Cosine;
+  EmbeddingHead head(backbone->out_channels(), num_classes, pooling, neck, config.get_float("model.gem_p"), classifier);
   return ReidModel(std::move(backbone), std::move(head));
 }
 
