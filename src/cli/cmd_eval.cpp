@@ -103,8 +103,8 @@ void add_extract_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--out", args->out, "Output folder")->required();
   cmd->callback([args, &ctx] {
     RunSetup run(args->model.config, args->model.overrides);
-    Dataset data = run.faces(run.open_data(args->model.data)
-                       .split(args->model.split.empty() ? run.config().get_string("data.test_split") : args->model.split));
+    Dataset data = run.faces(run.select_split(
+        run.open_data(args->model.data), args->model.split.empty() ? run.config().get_string("data.test_split") : args->model.split));
     auto m = run.eval_model(args->model.weights);
     torch::Tensor f = run.features(m.model, *m.model_config, data, ctx.show_progress());
     fs::create_directories(args->out);

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/runtime.h"
+#include "data/training_selection.h"
 #include "data/transforms.h"
 #include "face/aligned_dataset.h"
 #include "retrieval/features.h"
@@ -17,7 +18,8 @@ namespace toonreid::cli {
 void add_model_args(CLI::App* cmd, ModelArgs& a, bool weights) {
   cmd->add_option("--config", a.config, "YAML config")->required()->check(CLI::ExistingFile);
   cmd->add_option("--data", a.data, "Data set folder or manifest (default: data.root)");
-  cmd->add_option("--split", a.split, "Split to use (default: data.test_split)");
+  cmd->add_option("--split", a.split,
+                  "Split to use (default: data.test_split); 'validation': the identities data.val_identities holds out");
   if (weights) {
     cmd->add_option("--weights", a.weights, "Checkpoint (default: the config's pretrained initialisation)");
     cmd->add_option("--features", a.features,
@@ -50,6 +52,11 @@ Dataset RunSetup::open_data(const std::string& root) const {
   return data;
 }
 
+Dataset RunSetup::select_split(const Dataset& all, const std::string& name) const {
+  if (name != "validation" || config_.get_int("data.val_identities") == 0) return all.split(name);
+  return validation_data(all, config_);
+}
+
 Dataset RunSetup::faces(const Dataset& data) const {
   if (!config_.get_bool("input.align")) return data;
   // Faces first: every image becomes its aligned chip, cached on disk.
@@ -77,9 +84,19 @@ RunSetup::EvalModel RunSetup::eval_model(const std::string& weights) const {
 torch::Tensor RunSetup::features(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const {
   ExtractOptions o = extract_options(config_);
   o.device = model->parameters().empty() ? torch::Device(torch::kCPU) : model->parameters().front().device();
-  ProgressBar bar(data.size(), "extract", progress);
-  return extract_features(model, data, make_transforms(model_config, false), o,
-                          [&](std::size_t done) { bar.advance(done - bar.count()); });
+  auto extract = [&](const Dataset& d, const char* label) {
+    ProgressBar bar(d.size(), label, progress);
+    return extract_features(model, d, make_transforms(model_config, false), o,
+                            [&](std::size_t done) { bar.advance(done - bar.count()); });
+  };
+  torch::Tensor chips = extract(data, "extract");
+  const std::string whole = config_.get_string("test.whole_image");
+  if (whole == "none" || !config_.get_bool("input.align")) return chips;
+  // A second view: the whole image each chip was cut from.
+  std::vector<ImageRecord> originals = data.records();
+  for (auto& r : originals) r.path = r.source_path();
+  const torch::Tensor images = extract(Dataset(std::move(originals), data.origin()), "extract whole");
+  return combine_views({chips, images}, whole == "concat" ? ViewCombination::Concat : ViewCombination::Average);
 }
 
 std::vector<RetrievalDirection> RunSetup::retrieve(const torch::Tensor& features, const Dataset& data) const {
@@ -103,7 +120,7 @@ SplitRetrieval RunSetup::retrieve_split(const ModelArgs& args, const std::string
     }
     r.data = Dataset(std::move(records), all.origin());
   } else {
-    r.data = open_data(args.data).split(args.split.empty() ? config_.get_string("data.test_split") : args.split);
+    r.data = select_split(open_data(args.data), args.split.empty() ? config_.get_string("data.test_split") : args.split);
   }
   // Saved features stand for the images as they were extracted: nothing to align.
   if (args.features.empty()) r.data = faces(r.data);

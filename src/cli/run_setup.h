@@ -43,6 +43,9 @@ class RunSetup {
 
   // Opens `root`, or data.root when empty; logs the loader's warnings.
   Dataset open_data(const std::string& root) const;
+  // The split called `name`; "validation" names the identities data.val_identities
+  // holds out of the training split (when set).
+  Dataset select_split(const Dataset& all, const std::string& name) const;
   // With input.align: the same records reading aligned face chips (cached on disk;
   // record.original keeps each image's own path). Unchanged otherwise.
   Dataset faces(const Dataset& data) const;

@@ -21,6 +21,10 @@ void add_mining_options(ConfigSchema& schema) {
   schema.add_string("mining.distance", "euclidean",
                     "Distance the thresholds refer to, on L2-normalised features: euclidean, cosine or angular")
       .one_of(distance_names());
+  schema.add_int("mining.grow_k", 0,
+                 "IM stage 3: label unlabelled samples through mutual nearest neighbours among this many (0: off)")
+      .range(0, 1000);
+  schema.add_int("mining.grow_rounds", 3, "IM stage 3: rounds of growth at most").range(1, 100);
   schema.add_int("mining.kmeans_k", 100, "k-means: number of clusters (pseudo identities)").range(1, 10000000);
   schema.add_int("mining.kmeans_iterations", 50, "k-means: Lloyd iterations at most").range(1, 100000);
 }
@@ -31,6 +35,8 @@ IdentityMiningOptions identity_mining_options(const Config& c) {
   o.d_p = c.get_float("mining.d_p");
   o.distance = parse_distance(c.get_string("mining.distance"));
   o.seed = static_cast<std::uint64_t>(c.get_int("run.seed"));
+  o.grow_k = static_cast<int>(c.get_int("mining.grow_k"));
+  o.grow_rounds = static_cast<int>(c.get_int("mining.grow_rounds"));
   return o;
 }
 
@@ -96,7 +102,43 @@ MiningResult mine_identities(const torch::Tensor& queries, const torch::Tensor& 
   };
   label(queries, 0);
   label(gallery, nq);
+  if (o.grow_k > 0) grow_by_mutual_neighbours(ng > 0 ? torch::cat({q, unit_rows(gallery)}) : q, o, r.labels);
   return r;
+}
+
+void grow_by_mutual_neighbours(const torch::Tensor& samples, const IdentityMiningOptions& o, std::vector<int>& labels) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = samples.size(0);
+  const int64_t k = std::min<int64_t>(o.grow_k, n - 1);
+  if (k <= 0) return;
+  // Each sample's k nearest other samples, nearest first.
+  std::vector<int64_t> knn(static_cast<std::size_t>(n * k));
+  for_each_distance_block(samples, samples, o.distance, block_rows_for(n), [&](int64_t start, const torch::Tensor& block) {
+    torch::Tensor d = block.clone();
+    for (int64_t i = 0; i < d.size(0); ++i) d[i][start + i] = std::numeric_limits<float>::infinity();  // not itself
+    const torch::Tensor idx = std::get<1>(d.topk(k, 1, /*largest=*/false, /*sorted=*/true)).contiguous();
+    std::copy(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + idx.numel(), knn.begin() + start * k);
+  });
+  auto neighbour_of = [&](int64_t a, int64_t b) {  // is b among a's k nearest?
+    const int64_t* row = knn.data() + a * k;
+    return std::find(row, row + k, b) != row + k;
+  };
+  for (int round = 0; round < o.grow_rounds; ++round) {
+    std::vector<int> next = labels;
+    std::size_t added = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (labels[static_cast<std::size_t>(i)] >= 0) continue;
+      const int64_t* row = knn.data() + i * k;
+      for (int64_t j = 0; j < k; ++j) {
+        const int l = labels[static_cast<std::size_t>(row[j])];
+        if (l < 0) continue;
+        if (neighbour_of(row[j], i)) next[static_cast<std::size_t>(i)] = l, ++added;
+        break;  // only the nearest labelled neighbour counts
+      }
+    }
+    labels = std::move(next);
+    if (added == 0) break;
+  }
 }
 
 std::string describe_distances(const torch::Tensor& queries, const torch::Tensor& gallery, DistanceKind kind,

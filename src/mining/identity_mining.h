@@ -6,6 +6,10 @@
 //   is largest; stop when no query qualifies. Each anchor is a new identity.
 //   Stage 2 (labels): every sample of queries and gallery within d_p of some anchor gets
 //   the identity of its nearest anchor; the others stay unlabelled.
+//   Stage 3 (growth, optional: grow_k > 0): for features that are not tight clusters,
+//   d_p covers little of an identity. An unlabelled sample then takes the label of its
+//   nearest labelled neighbour among its grow_k nearest samples when that neighbour has
+//   it among its own grow_k nearest too (mutual neighbours), for grow_rounds rounds.
 //
 // Stage 1 is incremental: each query keeps its running minimum and sum of distances to
 // the anchors, so adding an anchor costs one row of distances, O(|Q| * D); the whole
@@ -31,6 +35,8 @@ struct IdentityMiningOptions {
   DistanceKind distance = DistanceKind::Euclidean;  // the thresholds assume one kind: say which
   std::uint64_t seed = 0;                           // picks the first anchor
   int64_t first_anchor = -1;                        // or this query, when >= 0
+  int grow_k = 0;       // stage 3: mutual-neighbour growth over this many neighbours (0: off)
+  int grow_rounds = 3;  // stage 3: rounds at most (each may label the next ring)
 };
 
 // Declares mining.* (method, thresholds, distance, k of k-means, ...).
@@ -44,8 +50,14 @@ struct MiningResult {
 };
 
 // queries [Q, D], gallery [G, D]; features are L2-normalised here before measuring.
+// Stage 3's neighbour lists are computed blockwise: O((Q + G) * grow_k) memory.
 MiningResult mine_identities(const torch::Tensor& queries, const torch::Tensor& gallery,
                              const IdentityMiningOptions& options);
+
+// Stage 3 alone: `samples` [N, D] L2-normalised, `labels` per sample (-1: unlabelled),
+// updated in place.
+void grow_by_mutual_neighbours(const torch::Tensor& samples, const IdentityMiningOptions& options,
+                               std::vector<int>& labels);
 
 // The distribution of query-to-query and query-to-gallery distances (percentiles), to
 // choose d_n and d_p on one's own data; a few text lines.

@@ -1,8 +1,11 @@
 #include "retrieval/features.h"
 
+#include <torch/nn/functional/normalization.h>
+
 #include <torch/utils.h>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 
@@ -13,6 +16,23 @@ void add_test_options(ConfigSchema& schema) {
   schema.add_int("test.batch_size", 128, "Images per batch when extracting features").range(1, 65536);
   schema.add_bool("test.flip", true, "Average each embedding with that of the mirrored image");
   schema.add_bool("test.normalize", true, "L2-normalise embeddings");
+  schema.add_string("test.whole_image", "none",
+                    "With input.align: also embed the whole image and average the two views (average) or "
+                    "concatenate them (concat); none: the aligned chip alone")
+      .one_of({"none", "average", "concat"});
+}
+
+torch::Tensor combine_views(const std::vector<torch::Tensor>& views, ViewCombination how) {
+  if (views.empty()) throw Error("combine_views: no views");
+  std::vector<torch::Tensor> unit;
+  for (const auto& v : views) {
+    if (v.dim() != 2 || v.size(0) != views.front().size(0))
+      throw Error("combine_views: views of different shapes " + c10::str(views.front().sizes()) + " and " +
+                  c10::str(v.sizes()));
+    unit.push_back(torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1)));
+  }
+  torch::Tensor joined = how == ViewCombination::Average ? torch::stack(unit).mean(0) : torch::cat(unit, 1);
+  return torch::nn::functional::normalize(joined, torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
 ExtractOptions extract_options(const Config& config) {

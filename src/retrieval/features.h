@@ -27,6 +27,12 @@ struct ExtractOptions {
 void add_test_options(ConfigSchema& schema);
 ExtractOptions extract_options(const Config& config);
 
+// Several views of each image (the aligned chip, the whole image) as one embedding:
+// each view L2-normalised, then averaged ("average") or concatenated ("concat"), and
+// normalised again. views: [N, D_v] each, same N.
+enum class ViewCombination { Average, Concat };
+torch::Tensor combine_views(const std::vector<torch::Tensor>& views, ViewCombination how);
+
 // [N, D] float features on the CPU, row i for record i. `progress(done)` after each batch.
 torch::Tensor extract_features(ReidModel& model, const Dataset& data, const TransformPipeline& pipeline,
                                const ExtractOptions& options,

@@ -56,6 +56,15 @@ TEST(AlignCli, EvalOnInlineAlignedFacesUsesTheCache) {
   auto second = run_cli(args);
   ASSERT_EQ(second.code, 0) << second.out;
   EXPECT_TRUE(contains(second.out, "all 12 reused")) << second.out;
+  // Two views per image: the chip and the whole image.
+  auto views = run_cli(args + " test.whole_image=concat --json " + (dir / "views.json").string());
+  ASSERT_EQ(views.code, 0) << views.out;
+  EXPECT_TRUE(contains(views.out, "C2P")) << views.out;
+  // The identities held out of training can be evaluated by name.
+  auto val = run_cli("eval --config " + testing::source_dir() + "/configs/synth_demo.yaml --data " + toons +
+                     " data.val_identities=1 --split validation");
+  ASSERT_EQ(val.code, 0) << val.out;
+  EXPECT_TRUE(contains(val.out, "C2P")) << val.out;
 }
 
 }  // namespace
