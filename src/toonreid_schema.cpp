@@ -22,6 +22,10 @@ void add_pipeline_options(ConfigSchema& schema) {
   schema.add_string_list("pipeline.stages", {"baseline", "mdl", "identity_mining", "kmeans", "rerank", "ensemble"},
                          "Stages in order: baseline, mdl, identity_mining, kmeans, rerank, ensemble");
   schema.add_string("pipeline.output_dir", "runs/pipeline", "Folder of the stage folders and the comparison");
+  schema.add_string("pipeline.base", "latest",
+                    "Models the rerank and ensemble stages use: the latest trained in recipe order (IM, then MDL), "
+                    "or the best two by mean C2P/P2C mAP on the validation identities (data.val_identities)")
+      .one_of({"latest", "best"});
   schema.add_string_list("pipeline.baseline", {}, "Overrides of the baseline training");
   schema.add_string_list("pipeline.mdl_stage1", {"data.selection=mdl_pretrain"},
                          "Overrides of MDL stage 1 (pre-training on the target domain + N identities of the other)");

@@ -127,6 +127,8 @@ class Pipeline {
     const auto start = std::chrono::steady_clock::now();
     StageRecord r = execute(name, dir);
     r.stage = name;
+    if (base_.config().get_string("pipeline.base") == "best" && !r.model.empty() && name != "rerank" && name != "ensemble")
+      r.extra["validation_score"] = validation_score(r.model);
     r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     write_file_atomically(done, to_json(r).dump(2) + "\n");
     remember(r);
@@ -134,10 +136,34 @@ class Pipeline {
   }
 
   void remember(const StageRecord& r) {
-    if (r.stage == "baseline" || r.stage == "mdl" || r.stage == "identity_mining") {
-      previous_ = latest_;
-      latest_ = r.model;
+    if (r.stage == "baseline" || r.stage == "mdl" || r.stage == "identity_mining" || r.stage == "kmeans") {
+      if (base_.config().get_string("pipeline.base") == "best") {
+        // Ranked by mean C2P/P2C mAP on the validation identities (never on test).
+        const double score = r.extra.contains("validation_score") ? r.extra["validation_score"].get<double>()
+                                                                      : validation_score(r.model);
+        validated_.emplace_back(score, r.model);
+        std::stable_sort(validated_.begin(), validated_.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        latest_ = validated_.front().second;
+        previous_ = validated_.size() > 1 ? validated_[1].second : "";
+        spdlog::info("pipeline: {} scores {:.2f} on validation; best so far: {}", r.stage, 100 * score, latest_);
+      } else if (r.stage != "kmeans") {  // recipe order: k-means is the baseline IM must beat
+        previous_ = latest_;
+        latest_ = r.model;
+      }
     }
+  }
+
+  double validation_score(const std::string& model) const {
+    if (base_.config().get_int("data.val_identities") == 0)
+      throw ConfigError(base_.config().describe("pipeline.base") + ": choosing the best stage needs validation "
+                        "identities (set data.val_identities)");
+    RunSetup run(args_.config, args_.overrides);
+    ModelArgs on_validation;
+    on_validation.split = "validation";
+    const auto directions = run.retrieve_split(on_validation, model, args_.progress).directions;
+    double sum = 0;
+    for (const auto& d : directions) sum += d.metrics.mAP;
+    return directions.empty() ? 0.0 : sum / static_cast<double>(directions.size());
   }
 
   std::string need_latest(const std::string& stage) const {
@@ -242,6 +268,7 @@ class Pipeline {
   fs::path out_;
   std::vector<StageRecord> records_;
   std::string latest_, previous_;
+  std::vector<std::pair<double, std::string>> validated_;  // pipeline.base: best
 };
 
 }  // namespace

@@ -203,6 +203,25 @@ TEST_F(RetrievalCli, TrainingEvaluatesAndKeepsBestOnValidationIdentities) {
   EXPECT_TRUE(contains(too_many.out, "data.val_identities = 3")) << too_many.out;
 }
 
+TEST_F(RetrievalCli, PipelineBaseBestReranksTheBestStageOnValidation) {
+  const std::string out = path("pipeline_best").string();
+  const std::string cmd = "pipeline --config " + testing::source_dir() + "/configs/tiny.yaml data.root=" + data() +
+                          " solver.epochs=1 sampler.p=2 sampler.k=2 train.eval=false mining.kmeans_k=3"
+                          " pipeline.stages=[baseline,kmeans,rerank,ensemble] pipeline.base=best --quiet";
+  auto r = run_cli(cmd + " --output " + out + " data.val_identities=1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(slurp(fs::path(out) / "comparison.json"));
+  ASSERT_EQ(j["stages"].size(), 4u);
+  const double base = j["stages"][0]["extra"]["validation_score"].get<double>();
+  const double km = j["stages"][1]["extra"]["validation_score"].get<double>();
+  const std::string best = base >= km ? j["stages"][0]["model"].get<std::string>() : j["stages"][1]["model"].get<std::string>();
+  EXPECT_EQ(j["stages"][2]["model"].get<std::string>(), best);  // re-ranking took the better one
+  EXPECT_EQ(j["stages"][3]["extra"]["models"].size(), 2u);
+  auto no_val = run_cli(cmd + " --output " + out + "_x");
+  EXPECT_EQ(no_val.code, 1);
+  EXPECT_TRUE(contains(no_val.out, "data.val_identities")) << no_val.out;
+}
+
 TEST_F(RetrievalCli, PipelineRunsEveryStageAndResumes) {
   const std::string out = path("pipeline").string();
   const std::string cmd = "pipeline --config " + testing::source_dir() + "/configs/tiny.yaml --output " + out +
