@@ -88,7 +88,9 @@ Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir)
   // Weight initialisation (and the centres) draw from LibTorch's generator: seed it so
   // that a run is a function of run.seed.
   torch::manual_seed(static_cast<uint64_t>(config.get_int("run.seed")));
-  model_ = build_model(config_, static_cast<int64_t>(labels_.names.size()));
+  // The margin-based losses need cosine logits.
+  model_ = build_model(config_, static_cast<int64_t>(labels_.names.size()),
+                       objective_.id_loss == "softmax" ? ClassifierKind::Linear : ClassifierKind::Cosine);
   model_->to(device_);
 
   // Parameter groups: backbone / head x weights / biases (and norm scales).

@@ -56,7 +56,7 @@ void add_model_options(ConfigSchema& schema) {
                     "for another number of identities is left new)");
 }
 
-ReidModel build_model(const Config& config, int64_t num_classes) {
+ReidModel build_model(const Config& config, int64_t num_classes, ClassifierKind classifier) {
   BackboneOptions bo;
   bo.name = config.get_string("model.backbone");
   bo.last_stride = static_cast<int>(config.get_int("model.last_stride"));
@@ -85,9 +85,6 @@ ReidModel build_model(const Config& config, int64_t num_classes) {
       if (r.loaded.empty()) throw ConfigError(config.describe("model.pretrained") + ": no tensor names match " + bo.name);
     }
   }
-  // The margin-based losses need cosine logits: the classifier follows loss.id_loss.
-  const ClassifierKind classifier =
-      config.get_string("loss.id_loss") == "softmax" ? ClassifierKind::Linear : ClassifierKind::Cosine;
   EmbeddingHead head(backbone->out_channels(), num_classes, pooling, neck, config.get_float("model.gem_p"), classifier);
   return ReidModel(std::move(backbone), std::move(head));
 }

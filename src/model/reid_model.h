@@ -42,7 +42,9 @@ TORCH_MODULE(ReidModel);
 void add_model_options(ConfigSchema& schema);
 
 // num_classes: identities of the training set (0: no classifier). Loads the pretrained
-// weights named by model.pretrained and logs what was loaded.
-ReidModel build_model(const Config& config, int64_t num_classes);
+// weights named by model.pretrained and logs what was loaded. The classifier's kind
+// follows the identity loss the trainer uses (cosine for the margin losses); both kinds
+// hold the same weights, so a checkpoint loads into either.
+ReidModel build_model(const Config& config, int64_t num_classes, ClassifierKind classifier = ClassifierKind::Linear);
 
 }  // namespace toonreid

@@ -61,18 +61,18 @@ TEST(Trainer, TinyConfigLearnsTheSyntheticFaces) {
   EXPECT_GT(after, 0.2);
 }
 
-TEST(Trainer, ResumeContinuesExactly) {
+// Trains 2 epochs straight and 1 + 1 with a resume between; the weights must agree.
+void expect_resume_exact(const std::vector<std::string>& options) {
   ConfigSchema schema = toonreid_schema();
-  Config config = tiny_config(schema, {"solver.epochs=2", "train.max_batches_per_epoch=3", "solver.warmup_epochs=1"});
+  std::vector<std::string> o = {"solver.epochs=2", "train.max_batches_per_epoch=3", "solver.warmup_epochs=1"};
+  o.insert(o.end(), options.begin(), options.end());
+  Config config = tiny_config(schema, o);
   Dataset train = toons().split("train");
   testing::TempDir a, b;
   Trainer straight(config, train, a.path());
   straight.train();
-
-  Config first_half = tiny_config(schema, {"solver.epochs=2", "train.max_batches_per_epoch=3",
-                                           "solver.warmup_epochs=1"});
   {
-    Trainer part(first_half, train, b.path());
+    Trainer part(config, train, b.path());
     // Train one epoch only, then checkpoint, as if interrupted.
     struct StopAfterOne : TrainerHook {
       void after_epoch(Trainer& t, const EpochStats&) override {
@@ -83,7 +83,7 @@ TEST(Trainer, ResumeContinuesExactly) {
     part.add_hook(std::make_unique<StopAfterOne>());
     EXPECT_THROW(part.train(), std::runtime_error);
   }
-  Trainer resumed(first_half, train, b.path());
+  Trainer resumed(config, train, b.path());
   resumed.resume(b / "checkpoints/last.pt");
   EXPECT_EQ(resumed.epoch(), 1);
   resumed.train();
@@ -93,6 +93,15 @@ TEST(Trainer, ResumeContinuesExactly) {
     const torch::Tensor& other = pb[item.key()];
     EXPECT_TRUE(torch::allclose(item.value(), other, 1e-5, 1e-6)) << item.key();
   }
+}
+
+TEST(Trainer, ResumeContinuesExactly) { expect_resume_exact({}); }
+
+// The starting weights (L2-SP anchors, the distillation teacher) come back from the
+// checkpoint, not from the weights resumed: otherwise the second epoch would differ.
+TEST(Trainer, ResumeKeepsTheStartingWeightsOfL2SpAndDistillation) {
+  expect_resume_exact({"loss.id_loss=arcface", "loss.l2sp_weight=0.1", "loss.distill_weight=1.0",
+                       "solver.weight_decay=0"});
 }
 
 TEST(Trainer, TrainingIsDeterministic) {
