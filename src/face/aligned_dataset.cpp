@@ -331,12 +331,9 @@ AlignmentSummary align_copy(const Dataset& data, const fs::path& source, const F
       const cv::Mat chip = align_one(r, bytes, decoder, aligner, row);
       if (!chip.empty()) {
         fs::create_directories(target.parent_path());
-        // PNG sources stay PNG; everything else becomes JPEG at quality 95.
-        const std::string ext = target.extension().string();
-        write_image(ext == ".png" || ext == ".PNG" || ext == ".jpg" || ext == ".jpeg" || ext == ".JPG"
-                        ? target
-                        : fs::path(target).replace_extension(".jpg"),
-                    chip, 95, /*durable=*/false);  // alignment.csv, written last, is synced
+        // Same name and format as the source (only JPEG and PNG decode); JPEG at quality 95.
+        // Not synced: alignment.csv, written last, is.
+        write_image(target, chip, 95, /*durable=*/false);
       }
     }
     std::lock_guard<std::mutex> lock(journal_mutex);
