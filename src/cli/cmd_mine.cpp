@@ -6,8 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
-#include "cli/mining_run.h"
-#include "cli/run_setup.h"
+#include "recipe/mining_run.h"
+#include "cli/model_args.h"
 #include "core/error.h"
 #include "mining/identity_mining.h"
 

@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/pipeline.h"
+#include "recipe/pipeline.h"
 
 namespace toonreid::cli {
 
@@ -15,7 +15,7 @@ void add_pipeline_command(CLI::App& app, Context& ctx) {
   cmd->add_option("overrides", args->overrides, "Config overrides key.sub=value");
   cmd->callback([args, &ctx] {
     args->progress = ctx.show_progress();
-    std::cout << run_pipeline(*args);
+    std::cout << run_pipeline(*args).table;
   });
 }
 

@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
-#include "cli/run_setup.h"
+#include "cli/model_args.h"
+#include "recipe/ensemble_run.h"
+#include "recipe/split_report.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/image_io.h"
@@ -22,37 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<const RetrievalDirection*> chosen_directions(const SplitRetrieval& r, const std::string& which) {
-  std::vector<const RetrievalDirection*> out;
-  for (const auto& d : r.directions)
-    if (which == "both" || which == d.name) out.push_back(&d);
-  return out;
-}
-
 void add_direction_option(CLI::App* cmd, std::string& which) {
   cmd->add_option("--direction", which, "C2P, P2C or both")->check(CLI::IsMember({"C2P", "P2C", "both"}));
-}
-
-// A query given as an index into the direction's queries, or as the end of its file path.
-std::size_t resolve_query(const SplitRetrieval& r, const RetrievalDirection& d, const std::string& text) {
-  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
-    const std::size_t i = std::stoul(text);
-    if (i >= d.query_records.size())
-      throw Error(d.name + " has " + std::to_string(d.query_records.size()) + " queries; query " + text + " does not exist");
-    return i;
-  }
-  for (std::size_t i = 0; i < d.query_records.size(); ++i) {
-    const std::string p = r.data[d.query_records[i]].source_path().generic_string();
-    if (p.size() >= text.size() && p.compare(p.size() - text.size(), text.size(), text) == 0) return i;
-  }
-  throw Error(d.name + ": no query image whose path ends with '" + text + "'");
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 }  // namespace
@@ -108,23 +81,10 @@ void add_rank_command(CLI::App& app, Context& ctx) {
   cmd->callback([args, &ctx] {
     RunSetup run(args->model.config, args->model.overrides);
     SplitRetrieval r = run.retrieve_split(args->model, args->model.weights, ctx.show_progress());
-    std::string csv = "direction,query,query_identity,predicted_identity,correct,gallery,distances\n";
+    const auto directions = chosen_directions(r, args->direction);
+    const std::string csv = ranked_csv(r, directions, args->top_k);
     std::size_t rows = 0;
-    for (const auto* d : chosen_directions(r, args->direction))
-      for (std::size_t q = 0; q < d->query_records.size(); ++q) {
-        const auto matches = top_matches(*d, q, args->top_k);
-        std::string gallery, distances;
-        for (const auto& m : matches) {
-          gallery += (gallery.empty() ? "" : " ") + r.data[d->gallery_records[m.gallery]].source_path().generic_string();
-          distances += (distances.empty() ? "" : " ") + std::to_string(m.distance);
-        }
-        const auto& query = r.data[d->query_records[q]];
-        const std::string predicted = matches.empty() ? "" : r.data[d->gallery_records[matches[0].gallery]].identity;
-        csv += d->name + "," + csv_field(query.path.generic_string()) + "," + csv_field(query.identity) + "," +
-               csv_field(predicted) + "," + (predicted == query.identity ? "1" : "0") + "," + csv_field(gallery) + "," +
-               distances + "\n";
-        ++rows;
-      }
+    for (const auto* d : directions) rows += d->query_records.size();
     write_file_atomically(args->out, csv);
     spdlog::info("{} ranked queries written to {}", rows, args->out);
     std::cout << args->out << "\n";
@@ -168,26 +128,12 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
     std::vector<SplitRetrieval> parts;
     std::string markdown;
     for (const auto& m : args->models) {
-      ModelArgs one = args->model;
-      const std::string ext = fs::path(m).extension().string();
-      if (ext == ".npy" || ext == ".trm") one.features = m;
-      parts.push_back(run.retrieve_split(one, m == "pretrained" || !one.features.empty() ? "" : m, ctx.show_progress()));
+      parts.push_back(retrieve_member(run, args->model, m, ctx.show_progress()));
       std::cout << parts.back().model << "\n" << format_table(parts.back().directions);
       markdown += "### " + parts.back().model + "\n\n" + format_markdown(parts.back().directions) + "\n";
     }
-    std::vector<RetrievalDirection> combined = parts[0].directions;
-    if (args->combine == "features") {
-      std::vector<torch::Tensor> features;
-      for (const auto& p : parts) features.push_back(p.features);
-      const torch::Tensor fused = combine_features(features, args->weights);
-      for (auto& d : combined) evaluate_direction(d, fused, retrieval_options(run.config()));
-    } else {
-      for (std::size_t k = 0; k < combined.size(); ++k) {
-        std::vector<torch::Tensor> matrices;
-        for (const auto& p : parts) matrices.push_back(p.directions[k].distances);
-        evaluate_direction(combined[k], combine_distances(matrices, args->weights, parse_normalization(args->normalize)));
-      }
-    }
+    const std::vector<RetrievalDirection> combined = evaluate_ensemble(
+        run, parts, parse_ensemble_combination(args->combine), args->weights, parse_normalization(args->normalize));
     std::cout << "ensemble (" << args->combine << (args->combine == "distances" ? ", " + args->normalize : "") << ")\n"
               << format_table(combined);
     markdown += "### ensemble (" + args->combine + ")\n\n" + format_markdown(combined);

@@ -1,9 +1,11 @@
-// toonreid train --config C [key=value ...] [--resume CHECKPOINT|RUN_DIR] [--output DIR]
+// toonreid train --config C [key=value ...] [--output DIR]
+// toonreid train --resume RUN_DIR [--config C] [key=value ...]   (the run's own config.yaml)
+// toonreid train --config C --resume CHECKPOINT [key=value ...]
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/run_setup.h"
-#include "cli/training_run.h"
+#include "core/error.h"
+#include "recipe/training_run.h"
 
 namespace toonreid::cli {
 
@@ -14,13 +16,24 @@ void add_train_command(CLI::App& app, Context& ctx) {
     std::vector<std::string> overrides;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("--config", args->config, "YAML config")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--config", args->config, "YAML config (optional with --resume RUN_DIR: the run's config.yaml)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("overrides", args->overrides, "Config overrides key.sub=value");
-  cmd->add_option("--resume", args->resume, "Continue from a checkpoint, or a run folder's checkpoints/last.pt");
+  cmd->add_option("--resume", args->resume,
+                  "Continue a run folder with its own config.yaml (a --config or override must agree with it), "
+                  "or start from a checkpoint's state with --config");
   cmd->add_option("--output", args->output, "Run folder (default: run.output_dir)");
   cmd->callback([args, &ctx] {
-    RunSetup run(args->config, args->overrides);
-    const std::filesystem::path out = args->output.empty() ? run.config().get_string("run.output_dir") : args->output;
+    const bool run_folder = !args->resume.empty() && std::filesystem::is_directory(args->resume);
+    if (run_folder && !args->output.empty() && std::filesystem::path(args->output) != std::filesystem::path(args->resume))
+      throw Error("--output: a resumed run stays in its folder " + args->resume);
+    if (!run_folder && args->config.empty())
+      throw Error(args->resume.empty() ? "--config is required (or --resume RUN_DIR)"
+                                       : "--resume " + args->resume + " is a checkpoint file: --config is required with it");
+    const RunSetup run = run_folder ? RunSetup::resuming(args->resume, args->config, args->overrides)
+                                    : RunSetup(args->config, args->overrides);
+    const std::filesystem::path out =
+        run_folder ? args->resume : args->output.empty() ? run.config().get_string("run.output_dir") : args->output;
     std::cout << run_training(run, out, args->resume, ctx.show_progress()).string() << std::endl;
   });
 }

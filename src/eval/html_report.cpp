@@ -54,6 +54,7 @@ void cmc_chart(std::ostringstream& s, const std::vector<const RetrievalDirection
   PlotOptions o;
   o.title = "CMC curve";
   o.x_label = "rank";
+  o.integer_x = true;
   o.y_label = "matching rate (%)";
   s << "<figure id=\"cmc\">" << render_line_chart(series, o) << "</figure>";
 }
@@ -73,6 +74,7 @@ void training_charts(std::ostringstream& s, const std::vector<EpochRecord>& epoc
   PlotOptions lo;
   lo.title = "Training losses (epoch means)";
   lo.x_label = "epoch";
+  lo.integer_x = true;
   lo.y_from_zero = true;
   s << "<figure id=\"losses\">" << render_line_chart(losses, lo) << "</figure>";
   PlotSeries acc{"ID accuracy", {}, {}}, c2p{"C2P mAP", {}, {}}, p2c{"P2C mAP", {}, {}};
@@ -87,6 +89,7 @@ void training_charts(std::ostringstream& s, const std::vector<EpochRecord>& epoc
   PlotOptions ao;
   ao.title = "Training accuracy and evaluations";
   ao.x_label = "epoch";
+  ao.integer_x = true;
   ao.y_label = "%";
   ao.y_from_zero = true;
   s << "<figure id=\"accuracy\">" << render_line_chart(scores, ao) << "</figure>";

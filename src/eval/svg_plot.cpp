@@ -37,6 +37,24 @@ std::string number(double v) {
 
 }  // namespace
 
+std::vector<double> axis_ticks(double lo, double hi, int target, bool integers) {
+  std::vector<double> ticks;
+  if (!(lo <= hi) || target < 1) return ticks;
+  if (!integers) {
+    for (int t = 0; t <= target; ++t) ticks.push_back(lo + (hi - lo) * t / target);
+    return ticks;
+  }
+  const double first = std::ceil(lo - 1e-9), last = std::floor(hi + 1e-9);
+  if (first > last) return ticks;
+  const double span = last - first;
+  double step = 1;  // the smallest of 1, 2, 5, 10, 20, 50, ... giving at most `target` intervals
+  for (double base = 1; span / step > target; base *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      if (span / (step = m * base) <= target) break;
+  for (double v = std::ceil(first / step) * step; v <= last + 1e-9; v += step) ticks.push_back(v);
+  return ticks;
+}
+
 std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotOptions& o) {
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const auto& s : series)
@@ -46,6 +64,7 @@ std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotO
     }
   if (!(x0 <= x1)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;  // nothing to draw
   if (o.y_from_zero) y0 = std::min(y0, 0.0);
+  if (!o.x_categories.empty()) x0 = std::min(x0, 0.0), x1 = std::max(x1, static_cast<double>(o.x_categories.size() - 1));
   if (x1 == x0) x0 -= 0.5, x1 += 0.5;
   if (y1 == y0) y0 -= 0.5, y1 += 0.5;
   const double pad = 0.05 * (y1 - y0);
@@ -62,12 +81,19 @@ std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotO
   if (!o.title.empty())
     s << "<text x=\"" << o.width / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">"
       << escape_html(o.title) << "</text>";
-  for (int t = 0; t <= 4; ++t) {  // grid and ticks
-    const double yv = y0 + (y1 - y0) * t / 4, xv = x0 + (x1 - x0) * t / 4;
+  for (double yv : axis_ticks(y0, y1, 4, false)) {  // grid and y ticks
     s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << py(yv) << "\" y2=\"" << py(yv)
       << "\" stroke=\"#ddd\"/>";
     s << "<text x=\"" << left - 6 << "\" y=\"" << py(yv) + 4 << "\" text-anchor=\"end\">" << number(yv) << "</text>";
-    s << "<text x=\"" << px(xv) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << number(xv) << "</text>";
+  }
+  if (!o.x_categories.empty()) {
+    for (std::size_t i = 0; i < o.x_categories.size(); ++i)
+      s << "<text class=\"xtick\" x=\"" << px(static_cast<double>(i)) << "\" y=\"" << top + ph + 16
+        << "\" text-anchor=\"middle\">" << escape_html(o.x_categories[i]) << "</text>";
+  } else {
+    for (double xv : axis_ticks(x0, x1, o.integer_x ? 6 : 4, o.integer_x))
+      s << "<text class=\"xtick\" x=\"" << px(xv) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">"
+        << (o.integer_x ? std::to_string(static_cast<long long>(std::llround(xv))) : number(xv)) << "</text>";
   }
   s << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" fill=\"none\" stroke=\"#444\"/>";

@@ -203,78 +203,16 @@ TEST_F(RetrievalCli, TrainingEvaluatesAndKeepsBestOnValidationIdentities) {
   EXPECT_TRUE(contains(too_many.out, "data.val_identities = 3")) << too_many.out;
 }
 
-TEST_F(RetrievalCli, PipelineBaseBestReranksTheBestStageOnValidation) {
-  const std::string out = path("pipeline_best").string();
-  const std::string cmd = "pipeline --config " + testing::source_dir() + "/configs/tiny.yaml data.root=" + data() +
-                          " solver.epochs=1 sampler.p=2 sampler.k=2 train.eval=false mining.kmeans_k=3"
-                          " pipeline.stages=[baseline,kmeans,rerank,ensemble] pipeline.base=best --quiet";
-  auto r = run_cli(cmd + " --output " + out + " data.val_identities=1");
-  ASSERT_EQ(r.code, 0) << r.out;
-  auto j = nlohmann::json::parse(slurp(fs::path(out) / "comparison.json"));
-  ASSERT_EQ(j["stages"].size(), 4u);
-  const double base = j["stages"][0]["extra"]["validation_score"].get<double>();
-  const double km = j["stages"][1]["extra"]["validation_score"].get<double>();
-  const std::string best = base >= km ? j["stages"][0]["model"].get<std::string>() : j["stages"][1]["model"].get<std::string>();
-  EXPECT_EQ(j["stages"][2]["model"].get<std::string>(), best);  // re-ranking took the better one
-  EXPECT_EQ(j["stages"][3]["extra"]["models"].size(), 2u);
-  auto no_val = run_cli(cmd + " --output " + out + "_x");
-  EXPECT_EQ(no_val.code, 1);
-  EXPECT_TRUE(contains(no_val.out, "data.val_identities")) << no_val.out;
-}
-
-TEST_F(RetrievalCli, PipelineRunsEveryStageAndResumes) {
+// The pipeline's stages are tested through the library (tests/recipe); here only that
+// the command runs them and prints the comparison.
+TEST_F(RetrievalCli, PipelinePrintsTheComparison) {
   const std::string out = path("pipeline").string();
-  const std::string cmd = "pipeline --config " + testing::source_dir() + "/configs/tiny.yaml --output " + out +
-                          " data.root=" + data() +
-                          " solver.epochs=1 sampler.p=3 sampler.k=2 train.eval=false mdl.aux_identities=1"
-                          " mining.d_n=0.3 mining.d_p=5 mining.kmeans_k=3"
-                          " pipeline.mdl_stage2=[data.selection=target_domain,solver.freeze_stages=2]";
-  auto r = run_cli(cmd + " --quiet");
+  auto r = run_cli("pipeline --config " + testing::source_dir() + "/configs/tiny.yaml --output " + out + " data.root=" +
+                   data() + " solver.epochs=1 sampler.p=2 sampler.k=2 train.eval=false pipeline.stages=[baseline,rerank] --quiet");
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* row : {"| Baseline |", "| + MDL |", "| + IM |", "| + k-means (instead of IM) |", "| + re-ranking |",
-                          "| + ensemble |"})
-    EXPECT_TRUE(contains(r.out, row)) << row << "\n" << r.out;
-  auto j = nlohmann::json::parse(slurp(fs::path(out) / "comparison.json"));
-  ASSERT_EQ(j["stages"].size(), 6u);
-  EXPECT_EQ(j["stages"][2]["extra"]["mining"]["quality"]["labelled"].get<int>(), 18);  // d_p = 5: everything
-  EXPECT_TRUE(fs::exists(fs::path(out) / "comparison.html"));
-  EXPECT_TRUE(fs::exists(fs::path(out) / "mdl" / "stage1" / "model_final.pt"));
-  // MDL stage 1 trained on the photos plus the cartoons of one identity: 9 + 3 images.
-  EXPECT_TRUE(contains(slurp(fs::path(out) / "mdl" / "stage1" / "train_log.jsonl"), "\"epoch\":1"));
-
-  // MDL stage 2 kept the first two backbone stages of stage 1 (frozen), changed the rest.
-  {
-    ConfigSchema schema = toonreid_schema();
-    LoadedModel s1 = load_model_checkpoint(fs::path(out) / "mdl" / "stage1" / "model_final.pt", schema);
-    LoadedModel s2 = load_model_checkpoint(fs::path(out) / "mdl" / "stage2" / "model_final.pt", schema);
-    auto p1 = s1.model->named_parameters();
-    bool later_changed = false;
-    for (const auto& p : s2.model->named_parameters()) {
-      const std::string& k = p.key();
-      if (k.find("classifier") != std::string::npos || !p1.contains(k)) continue;
-      const bool frozen = k.find("backbone.conv1.") != std::string::npos || k.find("backbone.bn1.") != std::string::npos ||
-                          k.find("backbone.layer1.") != std::string::npos;
-      if (frozen) EXPECT_TRUE(torch::equal(p.value(), p1[k])) << k;
-      else if (!torch::equal(p.value(), p1[k])) later_changed = true;
-    }
-    EXPECT_TRUE(later_changed);
-  }
-
-  // Interrupt the IM stage: its record and final model gone, its last checkpoint kept.
-  fs::remove(fs::path(out) / "identity_mining" / "stage.json");
-  fs::remove(fs::path(out) / "identity_mining" / "retrain" / "model_final.pt");
-  ASSERT_TRUE(fs::exists(fs::path(out) / "identity_mining" / "retrain" / "checkpoints" / "last.pt"));
-  auto again = run_cli(cmd);
-  ASSERT_EQ(again.code, 0) << again.out;
-  EXPECT_TRUE(contains(again.out, "baseline already done")) << again.out;
-  EXPECT_TRUE(contains(again.out, "mdl already done")) << again.out;
-  EXPECT_TRUE(contains(again.out, "resuming the interrupted training")) << again.out;
-  EXPECT_TRUE(fs::exists(fs::path(out) / "identity_mining" / "stage.json"));
-  EXPECT_TRUE(fs::exists(fs::path(out) / "identity_mining" / "retrain" / "model_final.pt"));
-  // A stage name that does not exist is named.
-  auto bad = run_cli(cmd + " --quiet pipeline.stages=[baseline,magic]");
-  EXPECT_EQ(bad.code, 1);
-  EXPECT_TRUE(contains(bad.out, "unknown stage 'magic'")) << bad.out;
+  EXPECT_TRUE(contains(r.out, "| Baseline |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| + re-ranking |")) << r.out;
+  EXPECT_TRUE(contains(slurp(fs::path(out) / "comparison.html"), "<svg")) << "no chart";
 }
 
 }  // namespace

@@ -23,6 +23,25 @@ TEST(HtmlReport, Base64AndEscaping) {
   EXPECT_EQ(escape_html("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
 }
 
+TEST(SvgPlot, CountingAxesGetWholeNumberTicks) {
+  EXPECT_EQ(axis_ticks(1, 4, 6, true), (std::vector<double>{1, 2, 3, 4}));
+  EXPECT_EQ(axis_ticks(1, 12, 6, true), (std::vector<double>{2, 4, 6, 8, 10, 12}));
+  EXPECT_EQ(axis_ticks(1, 50, 6, true), (std::vector<double>{10, 20, 30, 40, 50}));
+  EXPECT_EQ(axis_ticks(0.5, 1.5, 6, true), (std::vector<double>{1}));  // one epoch
+  EXPECT_EQ(axis_ticks(0, 1, 4, false), (std::vector<double>{0, 0.25, 0.5, 0.75, 1}));
+  // An epoch chart (1..5) labels whole epochs only; it used to print 2.00, 3.00, 4.00 and
+  // for other ranges 2.25, 3.50, 4.75.
+  PlotOptions o;
+  o.integer_x = true;
+  const std::string svg = render_line_chart({{"loss", {1, 2, 3, 4, 5, 6}, {6, 5, 4, 3, 2, 1}}}, o);
+  std::vector<std::string> labels;
+  for (auto p = svg.find("class=\"xtick\""); p != std::string::npos; p = svg.find("class=\"xtick\"", p + 1)) {
+    const auto open = svg.find('>', p) + 1;
+    labels.push_back(svg.substr(open, svg.find('<', open) - open));
+  }
+  EXPECT_EQ(labels, (std::vector<std::string>{"1", "2", "3", "4", "5", "6"}));
+}
+
 TEST(HtmlReport, TrainingLogBecomesEpochMeans) {
   testing::TempDir dir;
   testing::write_text(dir / "log.jsonl",

@@ -1,7 +1,6 @@
-// `toonreid pipeline`: the paper's recipe as resumable stages, each in its own folder
-// under the pipeline's output folder, and a comparison table in the form of the
-// paper's Table 2 (per stage: training accuracy, test mAP / Rank-1 for C2P and P2C,
-// relative change against the baseline, wall time).
+// The paper's recipe as resumable stages (what `toonreid pipeline` runs), each in its own
+// folder under the pipeline's output folder, and the comparison of the stages
+// (recipe/comparison.h).
 //
 //   baseline         train with the config (+ pipeline.baseline overrides), evaluate
 //   mdl              MDL stage 1 (pipeline.mdl_stage1: target domain + N identities of the
@@ -21,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/run_setup.h"
+#include "recipe/comparison.h"
 
-namespace toonreid::cli {
+namespace toonreid {
 
 struct PipelineArgs {
   std::string config;
@@ -32,8 +31,14 @@ struct PipelineArgs {
   bool progress = true;
 };
 
-// Runs the stages in pipeline.stages; writes comparison.{md,json,html} and returns the
-// Markdown table.
-std::string run_pipeline(const PipelineArgs& args);
+struct PipelineResult {
+  std::vector<StageRecord> records;  // one per stage of pipeline.stages, in order
+  std::string table;                 // the comparison as Markdown
+  std::filesystem::path output_dir;
+};
 
-}  // namespace toonreid::cli
+// Runs the stages in pipeline.stages (skipping finished ones, resuming an interrupted
+// training) and writes comparison.{md,json,html} into the output folder.
+PipelineResult run_pipeline(const PipelineArgs& args);
+
+}  // namespace toonreid

@@ -1,14 +1,15 @@
-// What the train, extract and eval commands share: loading the config with overrides,
-// applying run.threads, opening the data set, and building a model for evaluation.
+// What every recipe step shares (training, evaluation, extraction, mining, the
+// pipeline): loading the config with overrides, applying run.threads, opening the data
+// set and selecting a split, aligning faces, building a model for evaluation, and
+// extracting features and retrieving with the config's test options.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "core/config.h"
 #include "data/dataset.h"
@@ -16,16 +17,15 @@
 #include "model/model_checkpoint.h"
 #include "model/reid_model.h"
 
-namespace toonreid::cli {
+namespace toonreid {
 
-// Options of every command that evaluates a model on a split.
-struct ModelArgs {
-  std::string config, data, split, weights;
+// Which images to rank and with what: empty fields take the config's defaults.
+struct SplitRequest {
+  std::string data;      // data set folder or manifest (default: data.root)
+  std::string split;     // default: data.test_split; "validation": data.val_identities' held-out identities
   std::string features;  // saved features of the split (skips the model)
   std::string query_split, gallery_split;  // a user-defined direction instead of C2P / P2C
-  std::vector<std::string> overrides;
 };
-void add_model_args(CLI::App* cmd, ModelArgs& args, bool weights = true);
 
 // A split, its features under one model, and the C2P / P2C retrieval results.
 struct SplitRetrieval {
@@ -38,6 +38,12 @@ struct SplitRetrieval {
 class RunSetup {
  public:
   RunSetup(const std::string& config_file, const std::vector<std::string>& overrides);
+  // The setup that continues the run in `run_dir` with its own config.yaml (run.output_dir
+  // = run_dir). A `config_file` (optional) and `overrides` must agree with that config
+  // except for settings that do not change results (threads, loader workers, folders);
+  // otherwise ConfigError lists every contradicting key with both values.
+  static RunSetup resuming(const std::filesystem::path& run_dir, const std::string& config_file,
+                           const std::vector<std::string>& overrides);
   const Config& config() const { return config_; }
   const ConfigSchema& schema() const { return *schema_; }
 
@@ -62,14 +68,19 @@ class RunSetup {
   torch::Tensor features(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
   // C2P and P2C with this run's retrieval recipe (test.*): distances and metrics.
   std::vector<RetrievalDirection> retrieve(const torch::Tensor& features, const Dataset& data) const;
-  // Opens the data (--data or data.root), selects the split (--split or data.test_split),
-  // extracts features with `weights` and runs retrieve().
-  SplitRetrieval retrieve_split(const ModelArgs& args, const std::string& weights, bool progress) const;
+  // The request's images: data (or data.root), split (or data.test_split), or the
+  // query split's records followed by the gallery split's. Not aligned yet (faces()).
+  Dataset split_data(const SplitRequest& request) const;
+  // Opens the request's data, selects its split, extracts features with `weights` (a
+  // checkpoint; empty: the pretrained initialisation) unless the request names saved
+  // features, and runs retrieve() (or ranks query_split against gallery_split).
+  SplitRetrieval retrieve_split(const SplitRequest& request, const std::string& weights, bool progress) const;
   CrossDomainReport evaluate(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
 
  private:
+  RunSetup(std::unique_ptr<ConfigSchema> schema, const std::function<Config(const ConfigSchema&)>& load);
   std::unique_ptr<ConfigSchema> schema_;
   Config config_;
 };
 
-}  // namespace toonreid::cli
+}  // namespace toonreid

@@ -1,4 +1,6 @@
-#include "cli/run_setup.h"
+#include "recipe/run_setup.h"
+
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
@@ -13,35 +15,56 @@
 #include "retrieval/features.h"
 #include "retrieval/matrix_io.h"
 
-namespace toonreid::cli {
-
-void add_model_args(CLI::App* cmd, ModelArgs& a, bool weights) {
-  cmd->add_option("--config", a.config, "YAML config")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--data", a.data, "Data set folder or manifest (default: data.root)");
-  cmd->add_option("--split", a.split,
-                  "Split to use (default: data.test_split); 'validation': the identities data.val_identities holds out");
-  if (weights) {
-    cmd->add_option("--weights", a.weights, "Checkpoint (default: the config's pretrained initialisation)");
-    cmd->add_option("--features", a.features,
-                    "Features saved by extract / eval --save (.npy or .trm, one row per record of the split) "
-                    "instead of running a model")->check(CLI::ExistingFile)->excludes("--weights");
-  }
-  auto* q = cmd->add_option("--query-split", a.query_split,
-                            "Rank this split's images against --gallery-split's (any domains) instead of C2P and P2C");
-  auto* g = cmd->add_option("--gallery-split", a.gallery_split, "Gallery split for --query-split");
-  q->needs(g);
-  g->needs(q);
-  cmd->add_option("overrides", a.overrides, "Config overrides key.sub=value");
-}
+namespace toonreid {
 
 namespace {
 std::unique_ptr<ConfigSchema> make_schema() { return std::make_unique<ConfigSchema>(toonreid_schema()); }
 }  // namespace
 
 RunSetup::RunSetup(const std::string& config_file, const std::vector<std::string>& overrides)
-    : schema_(make_schema()), config_(load_config(*schema_, config_file, overrides)) {
+    : RunSetup(make_schema(), [&](const ConfigSchema& schema) { return load_config(schema, config_file, overrides); }) {}
+
+RunSetup::RunSetup(std::unique_ptr<ConfigSchema> schema, const std::function<Config(const ConfigSchema&)>& load)
+    : schema_(std::move(schema)), config_(load(*schema_)) {
   int threads = set_compute_threads(static_cast<int>(config_.get_int("run.threads")));
   spdlog::debug("{} compute threads", threads);
+}
+
+RunSetup RunSetup::resuming(const std::filesystem::path& run_dir, const std::string& config_file,
+                            const std::vector<std::string>& overrides) {
+  const std::filesystem::path saved_file = run_dir / "config.yaml";
+  if (!std::filesystem::is_directory(run_dir))
+    throw ConfigError("--resume " + run_dir.string() + ": no such run folder");
+  if (!std::filesystem::exists(saved_file))
+    throw ConfigError("--resume " + run_dir.string() + ": no config.yaml in it (not a toonreid training run folder)");
+  // Settings that change where or how fast a run computes, never what it computes.
+  static const char* const kFree[] = {"run.threads", "run.output_dir", "loader.workers", "loader.prefetch", "face.cache_dir"};
+  auto is_free = [](const std::string& key) {
+    return std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree);
+  };
+  return RunSetup(make_schema(), [&](const ConfigSchema& schema) {
+    const Config saved = load_config(schema, saved_file);
+    Config resumed = load_config(schema, saved_file, overrides);
+    const Config given = config_file.empty() ? resumed : load_config(schema, config_file, overrides);
+    std::string conflicts;
+    for (const auto& option : schema.options()) {
+      if (is_free(option.key)) continue;
+      const std::string was = format_value(saved.get(option.key)), now = format_value(given.get(option.key));
+      if (was != now)
+        conflicts += "\n  " + option.key + ": the run has " + was + ", " +
+                     (given.source(option.key) == "command line" || config_file.empty() ? std::string("the command line")
+                                                                                     : given.source(option.key)) +
+                     " gives " + now;
+    }
+    if (!conflicts.empty())
+      throw ConfigError("--resume " + run_dir.string() + ": the run's config.yaml and the given settings disagree " +
+                        "(resume with --resume alone, or start a new run):" + conflicts);
+    for (const auto& option : schema.options())  // the free settings as given now
+      if (is_free(option.key) && option.key != "run.output_dir")
+        resumed.set_from_text(option.key, format_value(given.get(option.key)), given.source(option.key));
+    resumed.set_from_text("run.output_dir", format_value(ConfigValue(run_dir.string())), "--resume");
+    return resumed;
+  });
 }
 
 Dataset RunSetup::open_data(const std::string& root) const {
@@ -108,20 +131,22 @@ std::vector<RetrievalDirection> RunSetup::retrieve(const torch::Tensor& features
   return directions;
 }
 
-SplitRetrieval RunSetup::retrieve_split(const ModelArgs& args, const std::string& weights, bool progress) const {
-  SplitRetrieval r;
-  if (!args.query_split.empty()) {
-    // The records of both splits, queries first in file order; one custom direction.
-    Dataset all = open_data(args.data);
-    std::vector<ImageRecord> records;
-    for (const std::string& s : {args.query_split, args.gallery_split}) {
-      const Dataset part = all.split(s);  // named: records() refers into it
-      records.insert(records.end(), part.records().begin(), part.records().end());
-    }
-    r.data = Dataset(std::move(records), all.origin());
-  } else {
-    r.data = select_split(open_data(args.data), args.split.empty() ? config_.get_string("data.test_split") : args.split);
+Dataset RunSetup::split_data(const SplitRequest& args) const {
+  if (args.query_split.empty())
+    return select_split(open_data(args.data), args.split.empty() ? config_.get_string("data.test_split") : args.split);
+  // The records of both splits, queries first in file order; one custom direction.
+  Dataset all = open_data(args.data);
+  std::vector<ImageRecord> records;
+  for (const std::string& s : {args.query_split, args.gallery_split}) {
+    const Dataset part = all.split(s);  // named: records() refers into it
+    records.insert(records.end(), part.records().begin(), part.records().end());
   }
+  return Dataset(std::move(records), all.origin());
+}
+
+SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::string& weights, bool progress) const {
+  SplitRetrieval r;
+  r.data = split_data(args);
   // Saved features stand for the images as they were extracted: nothing to align.
   if (args.features.empty()) r.data = faces(r.data);
   if (!args.features.empty()) {
@@ -148,4 +173,4 @@ CrossDomainReport RunSetup::evaluate(ReidModel& model, const Config& model_confi
   return summarise(retrieve(features(model, model_config, data, progress), data));
 }
 
-}  // namespace toonreid::cli
+}  // namespace toonreid

@@ -1,4 +1,4 @@
-#include "cli/training_run.h"
+#include "recipe/training_run.h"
 
 #include <iostream>
 
@@ -9,7 +9,7 @@
 #include "engine/trainer.h"
 #include "model/model_checkpoint.h"
 
-namespace toonreid::cli {
+namespace toonreid {
 
 std::filesystem::path run_training(const RunSetup& run, const std::filesystem::path& out, const std::string& resume,
                                    bool progress) {
@@ -61,4 +61,4 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   return out / "model_final.pt";
 }
 
-}  // namespace toonreid::cli
+}  // namespace toonreid

@@ -1,4 +1,4 @@
-#include "cli/pipeline.h"
+#include "recipe/pipeline.h"
 
 #include <chrono>
 #include <cmath>
@@ -11,57 +11,20 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "cli/mining_run.h"
-#include "cli/training_run.h"
+#include "recipe/comparison.h"
+#include "recipe/mining_run.h"
+#include "recipe/training_run.h"
 #include "core/atomic_file.h"
 #include "core/config_schema.h"
 #include "core/error.h"
-#include "eval/svg_plot.h"
 #include "eval/training_log.h"
 #include "retrieval/ensemble.h"
 
-namespace toonreid::cli {
+namespace toonreid {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-const char* stage_label(const std::string& s) {
-  if (s == "baseline") return "Baseline";
-  if (s == "mdl") return "+ MDL";
-  if (s == "identity_mining") return "+ IM";
-  if (s == "kmeans") return "+ k-means (instead of IM)";
-  if (s == "rerank") return "+ re-ranking";
-  if (s == "ensemble") return "+ ensemble";
-  return "?";
-}
-
-struct StageRecord {
-  std::string stage;
-  double seconds = 0;
-  std::optional<double> train_accuracy;
-  nlohmann::json metrics;  // {"C2P": {...}, "P2C": {...}}
-  nlohmann::json extra;    // mining figures, models used
-  std::string model;       // the checkpoint this stage produced or evaluated
-};
-
-nlohmann::json to_json(const StageRecord& r) {
-  nlohmann::json j{{"stage", r.stage}, {"label", stage_label(r.stage)}, {"seconds", r.seconds}, {"metrics", r.metrics},
-                   {"extra", r.extra},  {"model", r.model}};
-  j["train_accuracy"] = r.train_accuracy ? nlohmann::json(*r.train_accuracy) : nlohmann::json(nullptr);
-  return j;
-}
-
-StageRecord record_from_json(const nlohmann::json& j) {
-  StageRecord r;
-  r.stage = j.at("stage").get<std::string>();
-  r.seconds = j.at("seconds").get<double>();
-  if (!j.at("train_accuracy").is_null()) r.train_accuracy = j.at("train_accuracy").get<double>();
-  r.metrics = j.at("metrics");
-  r.extra = j.value("extra", nlohmann::json::object());
-  r.model = j.value("model", "");
-  return r;
-}
 
 std::optional<double> final_accuracy(const fs::path& run_dir) {
   const fs::path log = run_dir / "train_log.jsonl";
@@ -76,14 +39,18 @@ class Pipeline {
   explicit Pipeline(const PipelineArgs& a) : args_(a), base_(a.config, a.overrides) {
     out_ = a.output.empty() ? fs::path(base_.config().get_string("pipeline.output_dir")) : fs::path(a.output);
     for (const auto& s : base_.config().get_string_list("pipeline.stages"))
-      if (std::string(stage_label(s)) == "?")
+      if (!is_stage(s))
         throw ConfigError(base_.config().describe("pipeline.stages") + ": unknown stage '" + s + "'");
   }
 
-  std::string run() {
+  PipelineResult run() {
     fs::create_directories(out_);
     for (const auto& s : base_.config().get_string_list("pipeline.stages")) records_.push_back(run_stage(s));
-    return write_comparison();
+    PipelineResult result;
+    result.table = write_comparison(records_, out_, args_.config);
+    result.records = records_;
+    result.output_dir = out_;
+    return result;
   }
 
  private:
@@ -110,14 +77,14 @@ class Pipeline {
 
   SplitRetrieval retrieve(const std::string& model, const std::vector<std::string>& overrides) const {
     RunSetup run(args_.config, with(overrides));
-    return run.retrieve_split(ModelArgs{}, model, args_.progress);
+    return run.retrieve_split(SplitRequest{}, model, args_.progress);
   }
 
   StageRecord run_stage(const std::string& name) {
     const fs::path dir = out_ / name, done = dir / "stage.json";
     if (fs::exists(done)) {
       std::ifstream in(done);
-      StageRecord r = record_from_json(nlohmann::json::parse(in));
+      StageRecord r = stage_record_from_json(nlohmann::json::parse(in));
       spdlog::info("pipeline: {} already done ({:.0f} s), skipped", name, r.seconds);
       remember(r);
       return r;
@@ -158,7 +125,7 @@ class Pipeline {
       throw ConfigError(base_.config().describe("pipeline.base") + ": choosing the best stage needs validation "
                         "identities (set data.val_identities)");
     RunSetup run(args_.config, args_.overrides);
-    ModelArgs on_validation;
+    SplitRequest on_validation;
     on_validation.split = "validation";
     const auto directions = run.retrieve_split(on_validation, model, args_.progress).directions;
     double sum = 0;
@@ -210,59 +177,6 @@ class Pipeline {
     return r;
   }
 
-  std::string write_comparison() const {
-    const StageRecord* base = nullptr;
-    for (const auto& r : records_)
-      if (r.stage == "baseline") base = &r;
-    auto metric = [](const StageRecord& r, const char* dir, const char* key) {
-      return r.metrics.contains(dir) ? r.metrics[dir].value(key, std::nan("")) : std::nan("");
-    };
-    auto change = [&](const StageRecord& r, const char* dir) {
-      if (!base) return std::string("–");
-      const double b = metric(*base, dir, "mAP"), v = metric(r, dir, "mAP");
-      if (!(b > 0)) return std::string("–");
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%+.1f%%", 100 * (v - b) / b);
-      return std::string(buf);
-    };
-    auto pct = [](double v) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.2f", 100 * v);
-      return std::isnan(v) ? std::string("–") : std::string(buf);
-    };
-    std::ostringstream md;
-    md << "| stage | train acc | C2P mAP | C2P R1 | P2C mAP | P2C R1 | C2P mAP vs baseline | P2C mAP vs baseline | wall time |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& r : records_) {
-      char wall[32];
-      std::snprintf(wall, sizeof wall, "%.1f min", r.seconds / 60);
-      md << "| " << stage_label(r.stage) << " | " << (r.train_accuracy ? pct(*r.train_accuracy) : "–") << " | "
-         << pct(metric(r, "C2P", "mAP")) << " | " << pct(metric(r, "C2P", "rank1")) << " | " << pct(metric(r, "P2C", "mAP"))
-         << " | " << pct(metric(r, "P2C", "rank1")) << " | " << change(r, "C2P") << " | " << change(r, "P2C") << " | " << wall
-         << " |\n";
-      rows.push_back(to_json(r));
-    }
-    write_file_atomically(out_ / "comparison.md", md.str());
-    write_file_atomically(out_ / "comparison.json", nlohmann::json{{"stages", rows}}.dump(2) + "\n");
-    // HTML: the same table, self-contained.
-    std::ostringstream html;
-    html << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>toonreid pipeline</title><style>"
-            "body{font-family:sans-serif;margin:2em auto;max-width:1000px}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 9px;text-align:right}td:first-child{text-align:left}"
-            "th{background:#f2f2f2}</style></head><body><h1>toonreid pipeline</h1><p>"
-         << escape_html(args_.config) << "</p><table><tr><th>stage</th><th>train acc</th><th>C2P mAP</th><th>C2P R1</th>"
-         << "<th>P2C mAP</th><th>P2C R1</th><th>C2P mAP vs baseline</th><th>P2C mAP vs baseline</th><th>wall time (s)</th></tr>";
-    for (const auto& r : records_)
-      html << "<tr><td>" << escape_html(stage_label(r.stage)) << "</td><td>" << (r.train_accuracy ? pct(*r.train_accuracy) : "–")
-           << "</td><td>" << pct(metric(r, "C2P", "mAP")) << "</td><td>" << pct(metric(r, "C2P", "rank1")) << "</td><td>"
-           << pct(metric(r, "P2C", "mAP")) << "</td><td>" << pct(metric(r, "P2C", "rank1")) << "</td><td>" << change(r, "C2P")
-           << "</td><td>" << change(r, "P2C") << "</td><td>" << static_cast<long>(r.seconds) << "</td></tr>";
-    html << "</table><p>Percentages; train acc: identity accuracy of the stage's last training epoch.</p></body></html>\n";
-    write_file_atomically(out_ / "comparison.html", html.str());
-    return md.str();
-  }
-
   PipelineArgs args_;
   RunSetup base_;
   fs::path out_;
@@ -273,6 +187,6 @@ class Pipeline {
 
 }  // namespace
 
-std::string run_pipeline(const PipelineArgs& args) { return Pipeline(args).run(); }
+PipelineResult run_pipeline(const PipelineArgs& args) { return Pipeline(args).run(); }
 
-}  // namespace toonreid::cli
+}  // namespace toonreid

@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/run_setup.h"
+#include "recipe/run_setup.h"
 
-namespace toonreid::cli {
+namespace toonreid {
 
 // Mines `r` with `method` ("identity" or "kmeans") and the config's mining.* settings;
 // writes pseudo_labels.csv and mining.json into `out` and returns mining.json's content
@@ -17,4 +17,4 @@ namespace toonreid::cli {
 nlohmann::json mine_split(const SplitRetrieval& r, const Config& config, const std::string& method,
                           const std::filesystem::path& out);
 
-}  // namespace toonreid::cli
+}  // namespace toonreid

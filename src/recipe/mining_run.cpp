@@ -1,4 +1,4 @@
-#include "cli/mining_run.h"
+#include "recipe/mining_run.h"
 
 #include "core/atomic_file.h"
 #include "data/csv_manifest.h"
@@ -6,7 +6,7 @@
 #include "mining/kmeans.h"
 #include "mining/pseudo_labels.h"
 
-namespace toonreid::cli {
+namespace toonreid {
 
 nlohmann::json mine_split(const SplitRetrieval& r, const Config& c, const std::string& method,
                           const std::filesystem::path& out) {
@@ -43,4 +43,4 @@ nlohmann::json mine_split(const SplitRetrieval& r, const Config& c, const std::s
   return info;
 }
 
-}  // namespace toonreid::cli
+}  // namespace toonreid

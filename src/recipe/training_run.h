@@ -5,13 +5,13 @@
 #include <filesystem>
 #include <string>
 
-#include "cli/run_setup.h"
+#include "recipe/run_setup.h"
 
-namespace toonreid::cli {
+namespace toonreid {
 
 // Trains into `out` and returns the final checkpoint (out/model_final.pt). `resume`: a
 // checkpoint or a run folder (its checkpoints/last.pt), or empty.
 std::filesystem::path run_training(const RunSetup& run, const std::filesystem::path& out, const std::string& resume,
                                    bool progress);
 
-}  // namespace toonreid::cli
+}  // namespace toonreid
