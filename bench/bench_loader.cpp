@@ -6,6 +6,8 @@
 //   build/bench/bench_loader --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include "bench_main.h"
+
 #include <filesystem>
 #include <memory>
 
@@ -92,4 +94,4 @@ BENCHMARK(BM_LoaderThroughput)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
 
-BENCHMARK_MAIN();
+TOONREID_BENCHMARK_MAIN()

@@ -9,6 +9,8 @@
 //     reference then trains on.
 #include <benchmark/benchmark.h>
 
+#include "bench_main.h"
+
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
@@ -108,4 +110,4 @@ void BM_TrainEpoch(benchmark::State& state) {
 BENCHMARK(BM_TrainStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
 BENCHMARK(BM_TrainEpoch)->Arg(2)->ArgName("workers")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1)->Repetitions(3);
 
-BENCHMARK_MAIN();
+TOONREID_BENCHMARK_MAIN()

@@ -21,11 +21,18 @@ import numpy as np
 
 def make(a):
     rng = np.random.default_rng(a.seed)
-    centres = rng.standard_normal((a.ids, a.dim)).astype(np.float32)
+    # --latent L: identities and their spread live in an L-dimensional subspace (embeddings
+    # of faces have a low intrinsic dimension), mapped to --dim by a random projection,
+    # plus a little noise in every dimension.
+    space = a.latent if a.latent > 0 else a.dim
+    centres = rng.standard_normal((a.ids, space)).astype(np.float32)
+    projection = (rng.standard_normal((space, a.dim)) / np.sqrt(space)).astype(np.float32) if a.latent > 0 else None
     def draw(n):
         labels = rng.integers(0, a.ids, n)
-        feats = centres[labels] + 1.2 * rng.standard_normal((n, a.dim)).astype(np.float32)
-        return feats.astype(np.float32), labels.astype(np.float32)
+        feats = centres[labels] + a.noise * rng.standard_normal((n, space)).astype(np.float32)
+        if projection is not None:
+            feats = feats @ projection + 0.05 * rng.standard_normal((n, a.dim)).astype(np.float32)
+        return feats.astype(np.float32), labels.astype(np.int64)
     q, ql = draw(a.queries)
     g, gl = draw(a.gallery)
     os.makedirs(a.dir, exist_ok=True)
@@ -115,6 +122,8 @@ def main():
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--ids", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", type=float, default=1.2, help="per-dimension spread around each identity's centre")
+    ap.add_argument("--latent", type=int, default=0, help="intrinsic dimension (0: identities spread over all of --dim)")
     ap.add_argument("--k1", type=int, default=20)
     ap.add_argument("--k2", type=int, default=6)
     ap.add_argument("--lambda", dest="lam", type=float, default=0.3)

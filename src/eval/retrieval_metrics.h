@@ -57,8 +57,10 @@ struct RankingOptions {
 RetrievalMetrics evaluate_retrieval(const at::Tensor& distances, const std::vector<int>& query_labels,
                                     const std::vector<int>& gallery_labels, const RankingOptions& options = {});
 
-// The same metrics straight from features, distances computed and ranked a block of
-// queries at a time: memory O(block x G), for galleries whose full matrix would not fit.
+// The same metrics straight from features, ranked a block of queries at a time: memory
+// O(block x G), for galleries whose full matrix would not fit. Rows are ranked by a key
+// in the distance's order (|g|^2 - 2 q.g for Euclidean, -cos otherwise), one matrix
+// product per block; results equal the matrix version's up to float rounding in ties.
 RetrievalMetrics evaluate_retrieval(const at::Tensor& query_features, const at::Tensor& gallery_features,
                                     DistanceKind kind, const std::vector<int>& query_labels,
                                     const std::vector<int>& gallery_labels, const RankingOptions& options = {});

@@ -150,7 +150,7 @@ SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::str
   // Saved features stand for the images as they were extracted: nothing to align.
   if (args.features.empty()) r.data = faces(r.data);
   if (!args.features.empty()) {
-    r.features = read_matrix(args.features);
+    r.features = read_matrix(args.features).to(torch::kFloat);
     if (r.features.dim() != 2 || r.features.size(0) != static_cast<int64_t>(r.data.size()))
       throw DataError(args.features + ": " + std::to_string(r.features.size(0)) + " feature rows for the " +
                       std::to_string(r.data.size()) + " records selected from " + r.data.origin());

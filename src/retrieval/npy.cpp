@@ -9,13 +9,28 @@
 
 namespace toonreid {
 
+namespace {
+
+// NumPy's type string of a tensor dtype toonreid writes as is; others go out as float32.
+const char* npy_type(torch::ScalarType t) {
+  switch (t) {
+    case torch::kInt: return "<i4";
+    case torch::kLong: return "<i8";
+    case torch::kByte: return "|u1";
+    default: return "<f4";
+  }
+}
+
+}  // namespace
+
 void write_npy(const std::filesystem::path& file, const torch::Tensor& tensor) {
-  torch::Tensor t = tensor.to(torch::kCPU, torch::kFloat).contiguous();
+  const char* type = npy_type(tensor.scalar_type());
+  torch::Tensor t = tensor.to(torch::kCPU, std::string(type) == "<f4" ? torch::kFloat : tensor.scalar_type()).contiguous();
   std::ostringstream shape;
   shape << "(";
   for (int64_t i = 0; i < t.dim(); ++i) shape << t.size(i) << (t.dim() == 1 || i + 1 < t.dim() ? "," : "");
   shape << ")";
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape.str() + ", }";
+  std::string header = std::string("{'descr': '") + type + "', 'fortran_order': False, 'shape': " + shape.str() + ", }";
   // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
   const std::size_t unpadded = 10 + header.size() + 1;
   header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
@@ -25,7 +40,7 @@ void write_npy(const std::filesystem::path& file, const torch::Tensor& tensor) {
     const char len_bytes[2] = {static_cast<char>(len & 0xFF), static_cast<char>(len >> 8)};
     out.write(len_bytes, 2);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(t.data_ptr<float>()), static_cast<std::streamsize>(t.numel() * 4));
+    out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
   });
 }
 
@@ -48,8 +63,24 @@ torch::Tensor read_npy(const std::filesystem::path& file) {
   std::string header(len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(len));
   if (header.find("'fortran_order': False") == std::string::npos) throw Error(file.string() + ": Fortran order is not supported");
-  const bool f8 = header.find("'<f8'") != std::string::npos;
-  if (!f8 && header.find("'<f4'") == std::string::npos) throw Error(file.string() + ": only float32/float64 arrays are supported");
+  // 'descr': byte order, kind, size; e.g. '<f4', '<i8', '|u1'.
+  const auto d = header.find("'descr'");
+  const auto q = d == std::string::npos ? d : header.find('\'', header.find(':', d));
+  const std::string descr = q == std::string::npos ? "" : header.substr(q + 1, header.find('\'', q + 1) - q - 1);
+  struct Type {
+    const char* descr;
+    torch::ScalarType read, result;  // as stored, as returned
+  };
+  static const Type kTypes[] = {{"<f4", torch::kFloat, torch::kFloat},  {"<f8", torch::kDouble, torch::kFloat},
+                                {"<i4", torch::kInt, torch::kInt},      {"<i8", torch::kLong, torch::kLong},
+                                {"<i2", torch::kShort, torch::kShort},  {"|i1", torch::kChar, torch::kChar},
+                                {"|u1", torch::kByte, torch::kByte},    {"|b1", torch::kBool, torch::kBool}};
+  const Type* type = nullptr;
+  for (const auto& t : kTypes)
+    if (descr == t.descr) type = &t;
+  if (!type)
+    throw Error(file.string() + ": dtype '" + descr +
+                "' is not supported (float32, float64, int8/16/32/64, uint8, bool; little-endian)");
   auto open = header.find('('), close = header.find(')');
   std::vector<int64_t> shape;
   std::stringstream dims(header.substr(open + 1, close - open - 1));
@@ -57,10 +88,10 @@ torch::Tensor read_npy(const std::filesystem::path& file) {
     if (d.find_first_not_of(' ') != std::string::npos) shape.push_back(std::stoll(d));
   int64_t numel = 1;
   for (int64_t s : shape) numel *= s;
-  torch::Tensor t = torch::empty(shape, f8 ? torch::kDouble : torch::kFloat);
-  in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(numel * (f8 ? 8 : 4)));
+  torch::Tensor t = torch::empty(shape, type->read);
+  in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(numel * static_cast<int64_t>(t.element_size())));
   if (!in) throw Error(file.string() + ": truncated data");
-  return t.to(torch::kFloat);
+  return t.to(type->result);
 }
 
 }  // namespace toonreid

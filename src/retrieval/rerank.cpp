@@ -1,9 +1,18 @@
 #include "retrieval/rerank.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+
+#include <faiss/Clustering.h>
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <random>
+
+#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 
@@ -47,15 +56,18 @@ struct Neighbourhoods {
     const int32_t* near = of(i);
     for (int64_t t = 0; t < k; ++t)
       if (near[t] == j) return nearest_d[static_cast<std::size_t>(i * k + t)] / row_max[static_cast<std::size_t>(i)];
+    return from_dot(dot(i, j), i, j) / row_max[static_cast<std::size_t>(i)];
+  }
+  float dot(int64_t i, int64_t j) const {
     const float *a = row(i), *b = row(j);
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // independent sums: lets the compiler vectorise
     int64_t d = 0;
     for (; d + 8 <= dim; d += 8)
       for (int l = 0; l < 8; ++l) acc[l] += a[d + l] * b[d + l];
-    float dot = 0;
-    for (; d < dim; ++d) dot += a[d] * b[d];
-    for (float v : acc) dot += v;
-    return from_dot(dot, i, j) / row_max[static_cast<std::size_t>(i)];
+    float sum = 0;
+    for (; d < dim; ++d) sum += a[d] * b[d];
+    for (float v : acc) sum += v;
+    return sum;
   }
   // Offers (v, j) to row i's sorted list of the k smallest (distance, index) pairs.
   void offer(int64_t i, float v, int32_t j) {
@@ -84,8 +96,10 @@ torch::Tensor rows_of(const Neighbourhoods& nb, int64_t start, int64_t len) {
 // tile's matrix product serves the rows of both tiles (half the arithmetic of a full
 // pass), feeds every row's k-nearest list and maximum, and writes the raw query x
 // gallery distances into `out` [Q, G]. Memory: two tiles, never N x N.
+// With `queries_only`, only the tiles that involve a query row: every pair with a query
+// (exact), none between gallery items (left to approximate_gallery_neighbours).
 Neighbourhoods find_neighbours(const torch::Tensor& q, const torch::Tensor& g, DistanceKind kind, int64_t k,
-                               float* out) {
+                               float* out, bool queries_only) {
   Neighbourhoods nb;
   nb.kind = kind;
   nb.query = kind == DistanceKind::Euclidean ? q : q / q.norm(2, 1, true).clamp_min(1e-12);
@@ -106,12 +120,13 @@ Neighbourhoods find_neighbours(const torch::Tensor& q, const torch::Tensor& g, D
   nb.nearest.assign(static_cast<std::size_t>(nb.n * nb.k), 0);
   nb.nearest_d.assign(static_cast<std::size_t>(nb.n * nb.k), 0.0f);
   nb.count.assign(static_cast<std::size_t>(nb.n), 0);
-  const int64_t ng = nb.n - nb.nq, tile = 1024;
-  for (int64_t a = 0; a < nb.n; a += tile) {
-    const int64_t la = std::min(tile, nb.n - a);
+  const int64_t ng = nb.n - nb.nq, tile = 1024, rows_end = queries_only ? nb.nq : nb.n;
+  for (int64_t a = 0; a < rows_end; a += tile) {
+    const int64_t la = std::min(tile, rows_end - a);
     const torch::Tensor xa = rows_of(nb, a, la);
-    for (int64_t b = a; b < nb.n; b += tile) {
-      const int64_t lb = std::min(tile, nb.n - b);
+    // The diagonal tile [a, a + la) first, then whole tiles to the right of it.
+    for (int64_t b = a; b < nb.n; b += b == a ? la : tile) {
+      const int64_t lb = b == a ? la : std::min(tile, nb.n - b);
       const torch::Tensor dots = torch::mm(xa, rows_of(nb, b, lb).t()).contiguous();
       const float* dp = dots.data_ptr<float>();
       // Rows of tile a: whole rows of the product.
@@ -147,8 +162,195 @@ Neighbourhoods find_neighbours(const torch::Tensor& q, const torch::Tensor& g, D
       });
     }
   }
-  for (auto& m : nb.row_max) m = m > 0 ? m : 1.0f;
+  if (!queries_only)
+    for (auto& m : nb.row_max) m = m > 0 ? m : 1.0f;
   return nb;
+}
+
+// Base distance from a squared L2 distance between rows as FAISS returns it (unit rows
+// for cosine and angular).
+float from_squared_l2(float l2, DistanceKind kind) {
+  switch (kind) {
+    case DistanceKind::Euclidean: return std::max(0.0f, l2);
+    case DistanceKind::Cosine: return std::max(0.0f, 0.5f * l2);
+    case DistanceKind::Angular: return std::acos(std::clamp(1.0f - 0.5f * l2, -1.0f, 1.0f));
+  }
+  return 0;
+}
+
+// Offers the base distances between gallery items `rows` and `columns` (sample indices,
+// gallery range) to the rows' neighbour lists and maxima: one matrix product.
+void offer_gallery_block(Neighbourhoods& nb, const std::vector<int64_t>& rows, const std::vector<int64_t>& columns) {
+  auto gather = [&](const std::vector<int64_t>& idx) {
+    std::vector<int64_t> local(idx.size());
+    for (std::size_t t = 0; t < idx.size(); ++t) local[t] = idx[t] - nb.nq;
+    return nb.gallery.index_select(0, torch::tensor(local, torch::kLong));
+  };
+  const torch::Tensor dots = torch::mm(gather(rows), gather(columns).t()).contiguous();
+  const float* dp = dots.data_ptr<float>();
+  const int64_t lc = static_cast<int64_t>(columns.size());
+  at::parallel_for(0, static_cast<int64_t>(rows.size()), 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t i = rows[static_cast<std::size_t>(r)];
+      float mx = nb.row_max[static_cast<std::size_t>(i)];
+      for (int64_t c = 0; c < lc; ++c) {
+        const int64_t j = columns[static_cast<std::size_t>(c)];
+        const float v = i == j ? 0.0f : nb.from_dot(dp[r * lc + c], i, j);
+        mx = std::max(mx, v);
+        nb.offer(i, v, static_cast<int32_t>(j));
+      }
+      nb.row_max[static_cast<std::size_t>(i)] = mx;
+    }
+  });
+}
+
+// The `count` leading principal directions [D, count] of the rows of `x`, by a
+// randomised range finder (two power iterations) on a seeded sample of 8192 rows: a few
+// matrix products instead of the eigendecomposition of the D x D covariance.
+torch::Tensor principal_directions(const torch::Tensor& x, int64_t count, std::uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const int64_t n = x.size(0), take = std::min<int64_t>(n, 8192);
+  torch::Tensor sample = x.index_select(0, torch::randperm(n, gen, torch::kLong).narrow(0, 0, take));
+  sample = sample - sample.mean(0, true);
+  const int64_t width = std::min<int64_t>(count + 32, x.size(1));
+  torch::Tensor basis = std::get<0>(torch::linalg_qr(sample.t().mm(sample.mm(torch::randn({x.size(1), width}, gen)))));
+  basis = std::get<0>(torch::linalg_qr(sample.t().mm(sample.mm(basis))));
+  const torch::Tensor projected = sample.mm(basis);
+  const auto eig = torch::linalg_eigh(projected.t().mm(projected));  // ascending eigenvalues
+  return basis.mm(std::get<1>(eig).narrow(1, width - count, count));
+}
+
+// Gallery x gallery neighbours, approximately (see rerank.h), into the gallery rows of
+// `nb`, whose query pairs find_neighbours(..., queries_only) has already offered.
+void approximate_gallery_neighbours(Neighbourhoods& nb, const ReRankOptions& o) {
+  const int64_t ng = nb.n - nb.nq, dim = nb.dim;
+  if (ng == 0) return;
+  const float* g = nb.gallery.data_ptr<float>();
+  if (o.search == NeighbourSearch::Hnsw) {
+    // Above 128 dimensions the graph is built on a 128-d principal projection (FAISS' distance
+    // code is SSE-only in the Debian build: full 2048-d comparisons would dominate), asked
+    // for twice the candidates, and the candidates are re-scored in full dimension.
+    const int64_t reduced_dim = dim > 128 ? 128 : dim;
+    torch::Tensor reduced;
+    const float* points = g;
+    if (reduced_dim < dim) {
+      reduced = nb.gallery.mm(principal_directions(nb.gallery, reduced_dim, o.seed)).contiguous();
+      points = reduced.data_ptr<float>();
+      spdlog::debug("re-ranking: projected on {} of {} principal directions", reduced_dim, dim);
+    }
+    faiss::IndexHNSWFlat index(static_cast<int>(reduced_dim), std::max(2, o.hnsw_m));
+    index.hnsw.efConstruction = std::max(1, o.hnsw_ef_construction);
+    index.add(ng, points);
+    spdlog::debug("re-ranking: HNSW graph of {} items built", ng);
+    const int64_t kk = std::min<int64_t>((reduced_dim < dim ? 2 : 1) * (nb.k + 1), ng);
+    index.hnsw.efSearch = std::max<int>(o.hnsw_ef_search, static_cast<int>(kk));
+    std::vector<float> d(static_cast<std::size_t>(ng * kk));
+    std::vector<faiss::Index::idx_t> idx(static_cast<std::size_t>(ng * kk));
+    index.search(ng, points, kk, d.data(), idx.data());
+    spdlog::debug("re-ranking: HNSW searched");
+    at::parallel_for(0, ng, 256, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t i = nb.nq + r;
+        float mx = nb.row_max[static_cast<std::size_t>(i)];
+        nb.offer(i, 0.0f, static_cast<int32_t>(i));  // itself, whether the graph returned it or not
+        for (int64_t t = 0; t < kk; ++t) {
+          const faiss::Index::idx_t j = idx[static_cast<std::size_t>(r * kk + t)];
+          if (j < 0 || j == r) continue;
+          const float v = reduced_dim < dim ? nb.from_dot(nb.dot(i, nb.nq + j), i, nb.nq + j)
+                                            : from_squared_l2(d[static_cast<std::size_t>(r * kk + t)], nb.kind);
+          mx = std::max(mx, v);
+          nb.offer(i, v, static_cast<int32_t>(nb.nq + j));
+        }
+        nb.row_max[static_cast<std::size_t>(i)] = mx;
+      }
+    });
+  } else {
+    // Cells from FAISS k-means (its assignment steps run as BLAS matrix products).
+    const int64_t lists = std::clamp<int64_t>(o.ivf_lists > 0 ? o.ivf_lists : std::llround(std::sqrt(double(ng))), 1, ng);
+    faiss::ClusteringParameters cp;
+    cp.niter = 10;
+    cp.seed = static_cast<int>(o.seed);
+    cp.max_points_per_centroid = 64;  // k-means on a sample: cells need not be optimal
+    cp.verbose = false;
+    faiss::Clustering clustering(static_cast<int>(dim), static_cast<int>(lists), cp);
+    faiss::IndexFlatL2 centroids(static_cast<int>(dim));
+    clustering.train(ng, g, centroids);
+    // Each item is compared with the members of its `probe` nearest cells (IVF's
+    // search), batched by cell: cell c's members against every item that probes c, one
+    // matrix product per cell. Every pair is offered once per direction.
+    const int64_t probe = std::clamp<int64_t>(o.ivf_probe, 1, lists);
+    std::vector<float> unused(static_cast<std::size_t>(ng * probe));
+    std::vector<faiss::Index::idx_t> cells(static_cast<std::size_t>(ng * probe));
+    centroids.search(ng, g, probe, unused.data(), cells.data());
+    std::vector<std::vector<int64_t>> members(static_cast<std::size_t>(lists)), probers(static_cast<std::size_t>(lists));
+    for (int64_t r = 0; r < ng; ++r) {
+      members[static_cast<std::size_t>(cells[static_cast<std::size_t>(r * probe)])].push_back(nb.nq + r);
+      for (int64_t t = 0; t < probe; ++t) {
+        const faiss::Index::idx_t c = cells[static_cast<std::size_t>(r * probe + t)];
+        if (c >= 0) probers[static_cast<std::size_t>(c)].push_back(nb.nq + r);
+      }
+    }
+    // In pieces of at most 2048 x 2048 pairs: k-means cells can be far from equal in
+    // size, and the memory must not follow the largest.
+    const std::size_t piece = 2048;
+    std::size_t pairs = 0, largest = 0;
+    for (int64_t c = 0; c < lists; ++c) {
+      const auto& m = members[static_cast<std::size_t>(c)];
+      const auto& p = probers[static_cast<std::size_t>(c)];
+      pairs += m.size() * p.size(), largest = std::max(largest, m.size());
+      for (std::size_t a = 0; a < p.size(); a += piece)
+        for (std::size_t b = 0; b < m.size(); b += piece)
+          offer_gallery_block(nb, std::vector<int64_t>(p.begin() + a, p.begin() + std::min(p.size(), a + piece)),
+                              std::vector<int64_t>(m.begin() + b, m.begin() + std::min(m.size(), b + piece)));
+    }
+    spdlog::debug("re-ranking: {} cells (largest {} of {} items), {:.1f}% of the gallery pairs compared", lists, largest,
+                  ng, 100.0 * static_cast<double>(pairs) / (static_cast<double>(ng) * static_cast<double>(ng)));
+  }
+  // Rows the search left short of k neighbours (tiny galleries, empty cells): exactly.
+  std::vector<int64_t> short_rows, gallery_rows;
+  for (int64_t r = 0; r < ng; ++r) {
+    gallery_rows.push_back(nb.nq + r);
+    if (nb.count[static_cast<std::size_t>(nb.nq + r)] < nb.k) short_rows.push_back(nb.nq + r);
+  }
+  if (!short_rows.empty()) {
+    for (int64_t i : short_rows) nb.count[static_cast<std::size_t>(i)] = 0;  // start over: no pair twice
+    for (int64_t i : short_rows) nb.row_max[static_cast<std::size_t>(i)] = 0.0f;
+    offer_gallery_block(nb, short_rows, gallery_rows);
+    // Their query pairs again, since the lists were reset.
+    if (nb.nq > 0) {
+      const torch::Tensor rows = nb.gallery.index_select(0, torch::tensor(short_rows, torch::kLong) - nb.nq);
+      const torch::Tensor dots = torch::mm(rows, nb.query.t()).contiguous();
+      const float* dp = dots.data_ptr<float>();
+      for (std::size_t r = 0; r < short_rows.size(); ++r)
+        for (int64_t qi = 0; qi < nb.nq; ++qi) {
+          const float v = nb.from_dot(dp[static_cast<int64_t>(r) * nb.nq + qi], short_rows[r], qi);
+          nb.row_max[static_cast<std::size_t>(short_rows[r])] = std::max(nb.row_max[static_cast<std::size_t>(short_rows[r])], v);
+          nb.offer(short_rows[r], v, static_cast<int32_t>(qi));
+        }
+    }
+  }
+  // The normaliser of gallery rows: also their maximum over a seeded gallery sample
+  // (far items decide it, and neighbour searches only see near ones).
+  std::vector<int64_t> sample;
+  std::mt19937_64 rng(o.seed);
+  const int64_t want = std::min<int64_t>(256, ng);
+  std::vector<int64_t> all(static_cast<std::size_t>(ng));
+  for (int64_t r = 0; r < ng; ++r) all[static_cast<std::size_t>(r)] = nb.nq + r;
+  std::sample(all.begin(), all.end(), std::back_inserter(sample), want, rng);
+  const torch::Tensor sample_rows = nb.gallery.index_select(0, torch::tensor(sample, torch::kLong) - nb.nq);
+  for (int64_t start = 0; start < ng; start += 8192) {
+    const int64_t len = std::min<int64_t>(8192, ng - start);
+    const torch::Tensor dots = torch::mm(nb.gallery.narrow(0, start, len), sample_rows.t()).contiguous();
+    const float* dp = dots.data_ptr<float>();
+    at::parallel_for(0, len, 256, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t i = nb.nq + start + r;
+        float& mx = nb.row_max[static_cast<std::size_t>(i)];
+        for (int64_t t = 0; t < want; ++t) mx = std::max(mx, nb.from_dot(dp[r * want + t], i, sample[static_cast<std::size_t>(t)]));
+      }
+    });
+  }
+  for (auto& m : nb.row_max) m = m > 0 ? m : 1.0f;
 }
 
 // Members of i's `k` nearest that have i among their own `k` nearest, in i's order.
@@ -220,6 +422,22 @@ std::vector<SparseRow> expand_rows(const Neighbourhoods& nb, const std::vector<S
 
 }  // namespace
 
+NeighbourSearch parse_neighbour_search(const std::string& name) {
+  if (name == "exact") return NeighbourSearch::Exact;
+  if (name == "ivf") return NeighbourSearch::Ivf;
+  if (name == "hnsw") return NeighbourSearch::Hnsw;
+  throw Error("re-ranking: unknown neighbour search '" + name + "' (exact, ivf or hnsw)");
+}
+
+const char* neighbour_search_name(NeighbourSearch search) {
+  switch (search) {
+    case NeighbourSearch::Exact: return "exact";
+    case NeighbourSearch::Ivf: return "ivf";
+    case NeighbourSearch::Hnsw: return "hnsw";
+  }
+  return "?";
+}
+
 torch::Tensor rerank_k_reciprocal(const torch::Tensor& query_features, const torch::Tensor& gallery_features,
                                   DistanceKind kind, const ReRankOptions& o) {
   if (o.k1 < 1 || o.k2 < 1) throw Error("re-ranking: k1 and k2 must be at least 1");
@@ -231,9 +449,13 @@ torch::Tensor rerank_k_reciprocal(const torch::Tensor& query_features, const tor
   if (n > std::numeric_limits<int32_t>::max()) throw Error("re-ranking: too many samples");
   // The output first receives the raw query x gallery base distances from the neighbour pass.
   torch::Tensor out = torch::empty({nq, ng}, torch::kFloat);
-  const Neighbourhoods nb = find_neighbours(query_features.to(torch::kFloat).contiguous(),
-                                            gallery_features.to(torch::kFloat).contiguous(), kind,
-                                            std::max(o.k1 + 1, o.k2), out.data_ptr<float>());
+  const bool approximate = o.search != NeighbourSearch::Exact && n > o.approximate_above;
+  Neighbourhoods nb = find_neighbours(query_features.to(torch::kFloat).contiguous(),
+                                      gallery_features.to(torch::kFloat).contiguous(), kind, std::max(o.k1 + 1, o.k2),
+                                      out.data_ptr<float>(), approximate);
+  spdlog::debug("re-ranking: exact pass over the query rows done");
+  if (approximate) approximate_gallery_neighbours(nb, o);
+  spdlog::debug("re-ranking: neighbour lists complete");
 
   std::vector<SparseRow> v(static_cast<std::size_t>(n));
   at::parallel_for(0, n, 32, [&](int64_t begin, int64_t end) {

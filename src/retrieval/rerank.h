@@ -14,7 +14,24 @@
 //
 // Memory grows as N * k (neighbour lists and sparse V rows) plus the [Q, G] output,
 // never N^2. Ties in the neighbour order are broken by sample index (a stable sort).
+//
+// Step 2 needs every sample's nearest neighbours. Exactly, that is one pass over the
+// N x N distances (O(N^2 D)). Above `approximate_above` samples (or when asked), the
+// gallery x gallery part - the N^2 term when galleries are large - comes from an
+// approximate search (FAISS): every pair involving a query stays exact, and so does the
+// [Q, G] output; the gallery rows' normaliser is their maximum over the queries, the
+// gallery neighbours found and a seeded sample of the gallery.
+//   hnsw: a FAISS HNSW graph (M, efConstruction, efSearch) over the gallery, searched
+//         for every item; above 128 dimensions on a 128-d principal projection (a
+//         randomised PCA), with twice the candidates re-scored in full dimension.
+//   ivf:  FAISS k-means splits the gallery into `ivf_lists` cells; each item is compared
+//         (matrix products, batched by cell) with the members of its `ivf_probe` nearest
+//         cells. Faster to build, but on features whose identities overlap its recall
+//         drops (bench/scale_retrieval.sh: -1.6 mAP at N = 20,000 where HNSW is within 0.1).
 #pragma once
+
+#include <cstdint>
+#include <string>
 
 #include <torch/types.h>
 
@@ -22,11 +39,26 @@
 
 namespace toonreid {
 
+enum class NeighbourSearch { Exact, Ivf, Hnsw };
+
 struct ReRankOptions {
   int k1 = 20;
   int k2 = 6;
   double lambda = 0.3;
+  // How gallery neighbours are found: `search` when N = Q + G exceeds
+  // `approximate_above`, exact otherwise.
+  NeighbourSearch search = NeighbourSearch::Hnsw;
+  int64_t approximate_above = 30000;
+  int ivf_lists = 0;    // 0: about sqrt(G)
+  int ivf_probe = 8;    // cells compared with each cell (itself included)
+  int hnsw_m = 16;
+  int hnsw_ef_construction = 64;
+  int hnsw_ef_search = 64;  // raised to the number of candidates asked for when lower
+  std::uint64_t seed = 0;  // k-means initialisation, normaliser sample
 };
+
+NeighbourSearch parse_neighbour_search(const std::string& name);  // "exact", "ivf", "hnsw"
+const char* neighbour_search_name(NeighbourSearch search);
 
 // Re-ranked [Q, G] distances of query features [Q, D] against gallery features [G, D].
 torch::Tensor rerank_k_reciprocal(const torch::Tensor& query_features, const torch::Tensor& gallery_features,

@@ -26,6 +26,42 @@ TEST(Npy, RoundTripAndHeaderAlignment) {
   EXPECT_THROW(read_npy(dir / "bad.npy"), Error);
 }
 
+TEST(Npy, IntegerArraysKeepTheirType) {
+  testing::TempDir dir;
+  const torch::Tensor labels32 = torch::tensor({3, -1, 7}, torch::kInt), labels64 = torch::tensor({5, 0}, torch::kLong);
+  write_npy(dir / "l32.npy", labels32);
+  write_npy(dir / "l64.npy", labels64);
+  EXPECT_EQ(read_npy(dir / "l32.npy").scalar_type(), torch::kInt);
+  EXPECT_TRUE(torch::equal(read_npy(dir / "l32.npy"), labels32));
+  EXPECT_TRUE(torch::equal(read_npy(dir / "l64.npy"), labels64));
+  // An unsupported type is named.
+  std::string text = "\x93NUMPY\x01\x00";
+  std::string header = "{'descr': '>u4', 'fortran_order': False, 'shape': (1,), }";
+  header += std::string(64 - (10 + header.size() + 1) % 64, ' ') + "\n";
+  text += std::string(1, static_cast<char>(header.size())) + std::string(1, '\0') + header + std::string(4, '\0');
+  testing::write_text(dir / "u4.npy", text);
+  try {
+    read_npy(dir / "u4.npy");
+    FAIL() << "big-endian uint32 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dtype '>u4'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Npy, NumPysIntegerLabelsAreRead) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") != 0) GTEST_SKIP() << "no numpy";
+  testing::TempDir dir;
+  for (const char* type : {"int32", "int64", "int16", "uint8", "float64"}) {
+    const std::string file = (dir / (std::string(type) + ".npy")).string();
+    const std::string cmd = "/usr/bin/python3 -c \"import numpy as np; np.save('" + file + "', np.array([[1, 2], [3, 4]], dtype=np." +
+                            type + "))\"";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const torch::Tensor t = read_npy(file);
+    EXPECT_EQ(t.sizes(), (std::vector<int64_t>{2, 2})) << type;
+    EXPECT_EQ(t.to(torch::kLong)[1][0].item<int64_t>(), 3) << type;
+  }
+}
+
 TEST(Npy, NumPyReadsWhatWeWrite) {
   if (std::system("/usr/bin/python3 -c 'import numpy' > /dev/null 2>&1") != 0) GTEST_SKIP() << "no numpy";
   testing::TempDir dir;
