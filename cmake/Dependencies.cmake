@@ -21,5 +21,9 @@ add_library(toonreid_opencv INTERFACE)
 target_include_directories(toonreid_opencv SYSTEM INTERFACE ${OPENCV_INCLUDE_DIR})
 target_link_libraries(toonreid_opencv INTERFACE ${OPENCV_IMGPROC_LIB} ${OPENCV_CORE_LIB})
 
+# FAISS (static, Debian's libfaiss-dev): approximate neighbours for re-ranking at scale.
+find_package(OpenMP REQUIRED)
+find_package(faiss REQUIRED)
+
 # dlib: the HOG face detector and 68-point shape predictor of the face chain's second path.
 find_package(dlib REQUIRED)
