@@ -27,5 +27,7 @@ void add_ensemble_command(CLI::App& app, Context& ctx);
 void add_mine_command(CLI::App& app, Context& ctx);
 void add_pipeline_command(CLI::App& app, Context& ctx);
 void add_align_command(CLI::App& app, Context& ctx);
+void add_index_command(CLI::App& app, Context& ctx);
+void add_search_command(CLI::App& app, Context& ctx);
 
 }  // namespace toonreid::cli

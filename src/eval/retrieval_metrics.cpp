@@ -17,9 +17,9 @@ namespace {
 
 // Gallery positions of each label, ascending: a query's true matches are found in
 // O(matches) instead of a pass over the gallery.
-class GalleryIndex {
+class LabelIndex {
  public:
-  explicit GalleryIndex(const std::vector<int>& labels) : labels_(labels) {
+  explicit LabelIndex(const std::vector<int>& labels) : labels_(labels) {
     for (std::size_t j = 0; j < labels.size(); ++j) members_[labels[j]].push_back(j);
   }
   const std::vector<std::size_t>& members(int label) const {
@@ -39,7 +39,7 @@ class GalleryIndex {
 // placed among the true matches by binary search; `between[t]` counts the wrong items
 // ordered after true match t-1 and before true match t, (key, index) ascending.
 // Returns false when the row holds NaN.
-bool rank_query(const float* row, const GalleryIndex& gallery, int label, int64_t exclude,
+bool rank_query(const float* row, const LabelIndex& gallery, int label, int64_t exclude,
                 std::vector<std::pair<float, std::size_t>>& pos, std::vector<std::size_t>& between, QueryResult& r) {
   r = QueryResult{};
   r.label = label;
@@ -98,7 +98,7 @@ void check_sizes(int64_t rows, int64_t cols, const std::vector<int>& ql, const s
 
 // Ranks rows [start, start + block.size(0)) of a [rows, G] block of distances (or of
 // keys in the same order) in parallel.
-void rank_block(const at::Tensor& block, int64_t start, const std::vector<int>& ql, const GalleryIndex& gallery,
+void rank_block(const at::Tensor& block, int64_t start, const std::vector<int>& ql, const LabelIndex& gallery,
                 const std::vector<int64_t>* gallery_index_of_query, std::vector<QueryResult>& out) {
   const at::Tensor d = block.to(at::kFloat).contiguous();
   const int64_t ng = static_cast<int64_t>(gallery.labels().size());
@@ -181,7 +181,7 @@ RetrievalMetrics evaluate_retrieval(const at::Tensor& distances, const std::vect
   check_sizes(distances.size(0), distances.size(1), ql, gl, o);
   std::vector<QueryResult> results(ql.size());
   const std::vector<int64_t> self = self_matches(o);
-  const GalleryIndex gallery(gl);
+  const LabelIndex gallery(gl);
   // Blocks bound the float copy made for non-float or non-contiguous input.
   const int64_t rows = block_rows_for(distances.size(1), 256 << 20);
   for (int64_t s = 0; s < distances.size(0); s += rows)
@@ -198,7 +198,7 @@ RetrievalMetrics evaluate_retrieval(const at::Tensor& query_features, const at::
     throw Error("evaluate_retrieval: query and gallery features must be [N, D] with the same D");
   std::vector<QueryResult> results(ql.size());
   const std::vector<int64_t> self = self_matches(o);
-  const GalleryIndex gallery(gl);
+  const LabelIndex gallery(gl);
   // 16 MB blocks: the memory stays small whatever the sizes, and each block holds
   // enough rows for an efficient matrix product and for every thread.
   for_each_rank_key_block(query_features, gallery_features, kind, block_rows_for(gallery_features.size(0), 16 << 20),

@@ -1,0 +1,105 @@
+#include "serve/embedder.h"
+
+#include <cstdio>
+
+#include "core/runtime.h"
+#include "data/transforms.h"
+#include "face/aligned_dataset.h"
+#include "face/face_aligner.h"
+#include "model/model_checkpoint.h"
+#include "retrieval/features.h"
+
+namespace toonreid {
+
+namespace {
+
+// 64-bit FNV-1a.
+struct Fnv {
+  std::uint64_t h = 1469598103934665603ull;
+  void add(const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
+  void add(const std::string& s) { add(s.data(), s.size() + 1); }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+};
+
+// The settings that change an embedding besides the weights.
+std::string input_settings(const Config& model_config, const Config& config) {
+  std::string text;
+  for (const auto& o : model_config.schema().options())
+    if (o.key.rfind("input.", 0) == 0) text += o.key + "=" + format_value(model_config.get(o.key)) + "\n";
+  for (const auto& o : config.schema().options())
+    if (o.key.rfind("face.", 0) == 0 || o.key == "input.align" || o.key == "test.flip" || o.key == "test.normalize")
+      if (o.key != "face.cache_dir") text += o.key + "=" + format_value(config.get(o.key)) + "\n";
+  return text;
+}
+
+}  // namespace
+
+Embedder::Embedder(const Config& config, const std::string& weights) : config_(config) {
+  torch::NoGradGuard no_grad;
+  if (weights.empty()) {
+    torch::manual_seed(static_cast<uint64_t>(config.get_int("run.seed")));
+    model_ = build_model(config, 0);
+    model_config_ = std::make_unique<Config>(config);
+  } else {
+    LoadedModel loaded = load_model_checkpoint(weights, config.schema());
+    model_ = loaded.model;
+    model_config_ = std::make_unique<Config>(loaded.config);
+  }
+  model_->eval();
+  Fnv f;
+  for (const auto& p : model_->named_parameters()) {
+    const torch::Tensor t = p.value().to(torch::kCPU).contiguous();
+    f.add(p.key());
+    f.add(t.data_ptr(), static_cast<std::size_t>(t.numel() * t.element_size()));
+  }
+  for (const auto& b : model_->named_buffers()) {
+    const torch::Tensor t = b.value().to(torch::kCPU).contiguous();
+    f.add(b.key());
+    f.add(t.data_ptr(), static_cast<std::size_t>(t.numel() * t.element_size()));
+  }
+  f.add(input_settings(*model_config_, config_));
+  fingerprint_ = f.hex();
+  // The embedding size, from one blank image.
+  const TransformPipeline pipeline = make_transforms(*model_config_, false);
+  dim_ = model_->forward(torch::zeros({1, 3, pipeline.height(), pipeline.width()})).pooled.size(1);
+}
+
+Embedder::~Embedder() = default;
+
+torch::Tensor Embedder::embed(const Dataset& images, bool progress) {
+  Dataset data = images;
+  if (config_.get_bool("input.align")) {
+    FaceAligner aligner(face_options(config_));
+    AlignRunOptions run;
+    run.workers = available_cores();
+    run.progress = progress;
+    run.progress_label = "align faces";
+    data = align_with_cache(data, aligner, config_.get_string("face.cache_dir"), run);
+  }
+  ExtractOptions o = extract_options(config_);
+  o.normalize = true;  // the index compares unit vectors
+  return extract_features(model_, data, make_transforms(*model_config_, false), o);
+}
+
+std::string Embedder::preprocessing() const {
+  const TransformPipeline pipeline = make_transforms(*model_config_, false);
+  std::string s = std::to_string(pipeline.width()) + "x" + std::to_string(pipeline.height());
+  if (config_.get_bool("input.align")) {
+    std::string chain;
+    for (const auto& d : config_.get_string_list("face.detectors")) chain += (chain.empty() ? "" : ", ") + d;
+    s += ", faces aligned (" + chain + ")";
+  } else {
+    s += ", whole images";
+  }
+  if (config_.get_bool("test.flip")) s += ", flip averaged";
+  return s;
+}
+
+}  // namespace toonreid

@@ -1,0 +1,41 @@
+// Turns images into embeddings the way a gallery index was built: the model (a
+// checkpoint, or the config's pretrained network), its test-time input pipeline, and
+// with input.align the face chain (chips cached in face.cache_dir). The fingerprint
+// identifies weights + input settings, so that an index refuses queries embedded by
+// another model.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <torch/types.h>
+
+#include "core/config.h"
+#include "data/dataset.h"
+#include "model/reid_model.h"
+
+namespace toonreid {
+
+class Embedder {
+ public:
+  // `config`: merged config (test.*, input.*, face.*); `weights`: checkpoint or empty.
+  Embedder(const Config& config, const std::string& weights);
+  ~Embedder();
+
+  // [N, dim] L2-normalised embeddings of the records' images (aligned first with
+  // input.align). Unreadable images throw DataError naming them.
+  torch::Tensor embed(const Dataset& images, bool progress = false);
+
+  int64_t dim() const { return dim_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+  std::string preprocessing() const;  // "112x112, aligned (ssd, dlib, letterbox), flip averaged"
+
+ private:
+  const Config& config_;
+  std::unique_ptr<Config> model_config_;  // the checkpoint's own input settings
+  ReidModel model_{nullptr};
+  int64_t dim_ = 0;
+  std::string fingerprint_;
+};
+
+}  // namespace toonreid

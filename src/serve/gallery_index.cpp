@@ -1,0 +1,465 @@
+#include "serve/gallery_index.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/index_io.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <set>
+
+#include "core/error.h"
+#include "serve/sqlite_db.h"
+
+namespace toonreid {
+
+namespace fs = std::filesystem;
+
+IndexKind parse_index_kind(const std::string& name) {
+  if (name == "flat" || name == "exact") return IndexKind::Flat;
+  if (name == "ivf") return IndexKind::Ivf;
+  if (name == "hnsw") return IndexKind::Hnsw;
+  throw Error("index: unknown kind '" + name + "' (flat, ivf or hnsw)");
+}
+
+const char* index_kind_name(IndexKind kind) {
+  switch (kind) {
+    case IndexKind::Flat: return "flat";
+    case IndexKind::Ivf: return "ivf";
+    case IndexKind::Hnsw: return "hnsw";
+  }
+  return "?";
+}
+
+namespace {
+
+const char* kDatabase = "gallery.sqlite";
+
+std::string meta(SqliteDb& db, const std::string& key) {
+  SqliteStatement s(db, "SELECT value FROM meta WHERE key = ?");
+  s.bind(1, key);
+  if (!s.step()) throw Error(db.file().string() + ": no '" + key + "' in meta (not a toonreid gallery index?)");
+  return s.column_text(0);
+}
+
+void set_meta(SqliteDb& db, const std::string& key, const std::string& value) {
+  SqliteStatement s(db, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  s.bind(1, key).bind(2, value).step();
+}
+
+void fsync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+torch::Tensor unit_rows(const torch::Tensor& x) {
+  torch::Tensor f = x.to(torch::kFloat).contiguous();
+  return (f / f.norm(2, 1, true).clamp_min(1e-12)).contiguous();
+}
+
+// The search structure for `options`, trained on `train` [n, dim] when it needs it;
+// every kind takes add_with_ids and remove_ids by item id.
+std::unique_ptr<faiss::Index> make_index(const IndexOptions& options, int64_t dim, const float* train, int64_t n) {
+  std::unique_ptr<faiss::Index> inner;
+  if (options.kind == IndexKind::Hnsw) {
+    auto h = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim), std::max(2, options.hnsw_m),
+                                                    faiss::METRIC_INNER_PRODUCT);
+    h->hnsw.efSearch = std::max(1, options.hnsw_ef_search);
+    inner = std::move(h);
+  } else if (options.kind == IndexKind::Ivf && n > 0) {
+    // FAISS wants ~39 training points per list.
+    const int64_t auto_lists = std::llround(4 * std::sqrt(static_cast<double>(n)));
+    const int64_t lists = std::clamp<int64_t>(options.ivf_lists > 0 ? options.ivf_lists : auto_lists, 1, std::max<int64_t>(1, n / 39));
+    auto* quantizer = new faiss::IndexFlatIP(static_cast<int>(dim));
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, static_cast<std::size_t>(dim), static_cast<std::size_t>(lists),
+                                                     faiss::METRIC_INNER_PRODUCT);
+    ivf->own_fields = true;
+    ivf->train(n, train);
+    ivf->nprobe = static_cast<std::size_t>(std::clamp<int64_t>(options.ivf_probe, 1, lists));
+    // IVF lists keep the item ids themselves (and removal by id): no id map around them,
+    // whose renumbering after a removal assumes the inner index shifts its rows.
+    return ivf;
+  } else {
+    inner = std::make_unique<faiss::IndexFlatIP>(static_cast<int>(dim));
+  }
+  auto map = std::make_unique<faiss::IndexIDMap2>(inner.release());
+  map->own_fields = true;
+  return map;
+}
+
+std::vector<int64_t> faiss_ids(const faiss::Index& index) {
+  std::vector<int64_t> ids;
+  if (const auto* map = dynamic_cast<const faiss::IndexIDMap2*>(&index)) {
+    ids.assign(map->id_map.begin(), map->id_map.end());
+  } else if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&index)) {
+    for (std::size_t l = 0; l < ivf->nlist; ++l) {
+      const std::size_t n = ivf->invlists->list_size(l);
+      faiss::InvertedLists::ScopedIds list(ivf->invlists, l);
+      ids.insert(ids.end(), list.get(), list.get() + n);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<int64_t> row_ids(SqliteDb& db) {
+  std::vector<int64_t> ids;
+  SqliteStatement s(db, "SELECT id FROM items ORDER BY id");
+  while (s.step()) ids.push_back(s.column_int(0));
+  return ids;
+}
+
+IndexOptions options_from_meta(SqliteDb& db) {
+  IndexOptions o;
+  o.kind = parse_index_kind(meta(db, "index_kind"));
+  o.ivf_lists = std::stoi(meta(db, "ivf_lists"));
+  o.ivf_probe = std::stoi(meta(db, "ivf_probe"));
+  o.hnsw_m = std::stoi(meta(db, "hnsw_m"));
+  o.hnsw_ef_search = std::stoi(meta(db, "hnsw_ef_search"));
+  return o;
+}
+
+}  // namespace
+
+void GalleryIndex::create(const fs::path& dir, const IndexModel& model, const IndexOptions& options) {
+  if (fs::exists(dir) && !fs::is_empty(dir)) throw Error(dir.string() + ": exists and is not empty; an index is built into a new folder");
+  if (model.dim <= 0) throw Error("index: the model's embedding size is unknown");
+  fs::create_directories(dir);
+  const fs::path tmp = dir / (std::string(kDatabase) + ".new");
+  fs::remove(tmp);
+  {
+    SqliteDb db(tmp);
+    db.exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE items(id INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT NOT NULL, domain TEXT NOT NULL,"
+            " source TEXT NOT NULL, content_hash TEXT NOT NULL, added_at INTEGER NOT NULL, vector BLOB NOT NULL);"
+            "CREATE INDEX items_identity ON items(identity);");
+    SqliteTransaction t(db);
+    for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+             {"format", "toonreid gallery 1"},
+             {"fingerprint", model.fingerprint},
+             {"config_yaml", model.config_yaml},
+             {"weights", model.weights},
+             {"preprocessing", model.preprocessing},
+             {"dim", std::to_string(model.dim)},
+             {"index_kind", index_kind_name(options.kind)},
+             {"ivf_lists", std::to_string(options.ivf_lists)},
+             {"ivf_probe", std::to_string(options.ivf_probe)},
+             {"hnsw_m", std::to_string(options.hnsw_m)},
+             {"hnsw_ef_search", std::to_string(options.hnsw_ef_search)},
+             {"generation", "0"}})
+      set_meta(db, k, v);
+    t.commit();
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  fs::remove(fs::path(tmp.string() + "-wal"));
+  fs::remove(fs::path(tmp.string() + "-shm"));
+  fs::rename(tmp, dir / kDatabase);  // the index exists once its database does
+  fsync_path(dir);
+}
+
+GalleryIndex::GalleryIndex(const fs::path& dir) : dir_(dir) {
+  if (!fs::exists(dir / kDatabase))
+    throw Error(dir.string() + ": not a gallery index (no " + kDatabase + "; build one with `toonreid index build`)");
+  db_ = std::make_unique<SqliteDb>(dir / kDatabase);
+  if (meta(*db_, "format") != "toonreid gallery 1") throw Error(dir.string() + ": unknown index format");
+  model_.fingerprint = meta(*db_, "fingerprint");
+  model_.config_yaml = meta(*db_, "config_yaml");
+  model_.weights = meta(*db_, "weights");
+  model_.preprocessing = meta(*db_, "preprocessing");
+  model_.dim = std::stoll(meta(*db_, "dim"));
+  options_ = options_from_meta(*db_);
+  generation_ = std::stoll(meta(*db_, "generation"));
+  load_or_repair();
+}
+
+GalleryIndex::~GalleryIndex() = default;
+
+fs::path GalleryIndex::faiss_file(int64_t generation) const {
+  return dir_ / ("vectors." + std::to_string(generation) + ".faiss");
+}
+
+void GalleryIndex::load_or_repair() {
+  // Files of other generations are leftovers of an interrupted change.
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    const std::string name = e.path().filename().string();
+    const bool faiss = name.rfind("vectors.", 0) == 0;
+    if ((faiss && e.path() != faiss_file(generation_)) || name.find(".tmp") != std::string::npos) {
+      fs::remove(e.path());
+      repairs_.push_back("removed " + name + " (left by an interrupted change)");
+    }
+  }
+  const std::vector<int64_t> rows = row_ids(*db_);
+  if (fs::exists(faiss_file(generation_))) {
+    index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
+    if (index_->d != model_.dim) throw Error(faiss_file(generation_).string() + ": vectors of size " + std::to_string(index_->d));
+    if (faiss_ids(*index_) == rows) return;
+    repairs_.push_back(faiss_file(generation_).filename().string() + " held " + std::to_string(index_->ntotal) +
+                       " vectors for " + std::to_string(rows.size()) + " rows: rebuilt from the stored vectors");
+  } else if (!rows.empty()) {
+    repairs_.push_back(faiss_file(generation_).filename().string() + " was missing: rebuilt from the stored vectors");
+  }
+  int64_t count = 0;
+  index_ = build_from_rows(&count);
+  if (!repairs_.empty() || !fs::exists(faiss_file(generation_))) {
+    std::unique_lock lock(mutex_);
+    commit(*index_, [] {});
+  }
+}
+
+std::unique_ptr<faiss::Index> GalleryIndex::build_from_rows(int64_t* count) const {
+  std::vector<float> data;
+  std::vector<faiss::Index::idx_t> ids;
+  SqliteStatement s(*db_, "SELECT id, vector FROM items ORDER BY id");
+  while (s.step()) {
+    std::vector<float> v = s.column_floats(1);
+    if (static_cast<int64_t>(v.size()) != model_.dim)
+      throw Error(db_->file().string() + ": item " + std::to_string(s.column_int(0)) + " has a vector of size " +
+                  std::to_string(v.size()) + ", not " + std::to_string(model_.dim));
+    ids.push_back(s.column_int(0));
+    data.insert(data.end(), v.begin(), v.end());
+  }
+  *count = static_cast<int64_t>(ids.size());
+  auto index = make_index(options_, model_.dim, data.data(), *count);
+  if (!ids.empty()) index->add_with_ids(*count, data.data(), ids.data());
+  return index;
+}
+
+void GalleryIndex::commit(faiss::Index& next, const std::function<void()>& commit_rows) {
+  const int64_t next_generation = generation_ + 1;
+  const fs::path file = faiss_file(next_generation), tmp = file.string() + ".tmp";
+  faiss::write_index(&next, tmp.c_str());
+  fsync_path(tmp);
+  fs::rename(tmp, file);
+  fsync_path(dir_);
+  if (on_step) on_step("faiss written");
+  SqliteTransaction t(*db_);
+  commit_rows();
+  set_meta(*db_, "generation", std::to_string(next_generation));
+  t.commit();
+  if (on_step) on_step("committed");
+  fs::remove(faiss_file(generation_));
+  generation_ = next_generation;
+}
+
+std::vector<int64_t> GalleryIndex::add(std::vector<GalleryItem> items, const torch::Tensor& vectors) {
+  if (vectors.dim() != 2 || vectors.size(0) != static_cast<int64_t>(items.size()) || vectors.size(1) != model_.dim)
+    throw Error("index add: " + std::to_string(items.size()) + " items need [" + std::to_string(items.size()) + ", " +
+                std::to_string(model_.dim) + "] vectors");
+  if (items.empty()) return {};
+  const torch::Tensor v = unit_rows(vectors);
+  if (!torch::isfinite(v).all().item<bool>()) throw Error("index add: the vectors contain NaN or infinite values");
+  std::unique_lock lock(mutex_);
+  // Ids continue after the largest ever given (AUTOINCREMENT keeps removed ids unused).
+  int64_t next_id = 1;
+  {
+    SqliteStatement s(*db_, "SELECT seq FROM sqlite_sequence WHERE name = 'items'");
+    if (s.step()) next_id = s.column_int(0) + 1;
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<faiss::Index::idx_t> ids(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) ids[i] = next_id + static_cast<int64_t>(i), items[i].added_at = now;
+  const float* data = v.data_ptr<float>();
+  // An IVF index is trained on its first vectors; later additions never retrain it.
+  if (options_.kind == IndexKind::Ivf && index_->ntotal == 0)
+    index_ = make_index(options_, model_.dim, data, static_cast<int64_t>(items.size()));
+  const int64_t before = index_->ntotal;
+  index_->add_with_ids(static_cast<int64_t>(items.size()), data, ids.data());
+  try {
+    commit(*index_, [&] {
+      SqliteStatement insert(*db_, "INSERT INTO items(id, identity, domain, source, content_hash, added_at, vector)"
+                                   " VALUES(?, ?, ?, ?, ?, ?, ?)");
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        insert.reset();
+        insert.bind(1, ids[i]).bind(2, items[i].identity).bind(3, items[i].domain).bind(4, items[i].source);
+        insert.bind(5, items[i].content_hash).bind(6, items[i].added_at);
+        insert.bind_blob(7, data + static_cast<int64_t>(i) * model_.dim, static_cast<std::size_t>(model_.dim) * sizeof(float));
+        insert.step();
+      }
+    });
+  } catch (...) {
+    // The committed generation is still on disk: back to it.
+    index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
+    (void)before;
+    throw;
+  }
+  return std::vector<int64_t>(ids.begin(), ids.end());
+}
+
+namespace {
+std::vector<int64_t> ids_where(SqliteDb& db, const std::string& where, const std::function<void(SqliteStatement&)>& bind) {
+  SqliteStatement s(db, "SELECT id FROM items WHERE " + where);
+  bind(s);
+  std::vector<int64_t> ids;
+  while (s.step()) ids.push_back(s.column_int(0));
+  return ids;
+}
+}  // namespace
+
+int64_t GalleryIndex::remove_identity(const std::string& identity) {
+  std::unique_lock lock(mutex_);
+  const auto ids = ids_where(*db_, "identity = ?", [&](SqliteStatement& s) { s.bind(1, identity); });
+  if (ids.empty()) return 0;
+  std::unique_ptr<faiss::Index> next;
+  if (options_.kind == IndexKind::Hnsw) {
+    // HNSW graphs cannot forget nodes in FAISS: rebuild from the remaining rows, which the
+    // transaction below deletes only after the new file is in place.
+    std::vector<float> data;
+    std::vector<faiss::Index::idx_t> keep;
+    SqliteStatement s(*db_, "SELECT id, vector FROM items WHERE identity <> ? ORDER BY id");
+    s.bind(1, identity);
+    while (s.step()) {
+      keep.push_back(s.column_int(0));
+      const auto v = s.column_floats(1);
+      data.insert(data.end(), v.begin(), v.end());
+    }
+    next = make_index(options_, model_.dim, data.data(), static_cast<int64_t>(keep.size()));
+    if (!keep.empty()) next->add_with_ids(static_cast<int64_t>(keep.size()), data.data(), keep.data());
+  } else {
+    faiss::IDSelectorBatch selector(ids.size(), ids.data());
+    index_->remove_ids(selector);
+  }
+  faiss::Index& target = next ? *next : *index_;
+  try {
+    commit(target, [&] {
+      SqliteStatement del(*db_, "DELETE FROM items WHERE identity = ?");
+      del.bind(1, identity).step();
+    });
+  } catch (...) {
+    index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
+    throw;
+  }
+  if (next) index_ = std::move(next);
+  return static_cast<int64_t>(ids.size());
+}
+
+int64_t GalleryIndex::remove_item(int64_t id) {
+  std::string identity;
+  {
+    SqliteStatement s(*db_, "SELECT identity FROM items WHERE id = ?");
+    s.bind(1, id);
+    if (!s.step()) return 0;
+    identity = s.column_text(0);
+  }
+  std::unique_lock lock(mutex_);
+  std::unique_ptr<faiss::Index> next;
+  if (options_.kind == IndexKind::Hnsw) {
+    std::vector<float> data;
+    std::vector<faiss::Index::idx_t> keep;
+    SqliteStatement s(*db_, "SELECT id, vector FROM items WHERE id <> ? ORDER BY id");
+    s.bind(1, id);
+    while (s.step()) {
+      keep.push_back(s.column_int(0));
+      const auto v = s.column_floats(1);
+      data.insert(data.end(), v.begin(), v.end());
+    }
+    next = make_index(options_, model_.dim, data.data(), static_cast<int64_t>(keep.size()));
+    if (!keep.empty()) next->add_with_ids(static_cast<int64_t>(keep.size()), data.data(), keep.data());
+  } else {
+    const faiss::Index::idx_t one = id;
+    faiss::IDSelectorBatch selector(1, &one);
+    index_->remove_ids(selector);
+  }
+  faiss::Index& target = next ? *next : *index_;
+  try {
+    commit(target, [&] {
+      SqliteStatement del(*db_, "DELETE FROM items WHERE id = ?");
+      del.bind(1, id).step();
+    });
+  } catch (...) {
+    index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
+    throw;
+  }
+  if (next) index_ = std::move(next);
+  return 1;
+}
+
+std::vector<std::vector<GalleryHit>> GalleryIndex::search(const torch::Tensor& queries, int64_t k) const {
+  if (queries.dim() != 2 || queries.size(1) != model_.dim)
+    throw Error("index search: queries must be [Q, " + std::to_string(model_.dim) + "]");
+  const torch::Tensor q = unit_rows(queries);
+  std::shared_lock lock(mutex_);
+  const int64_t nq = q.size(0), kk = std::min<int64_t>(k, index_->ntotal);
+  std::vector<std::vector<GalleryHit>> out(static_cast<std::size_t>(nq));
+  if (kk <= 0) return out;
+  std::vector<float> sim(static_cast<std::size_t>(nq * kk));
+  std::vector<faiss::Index::idx_t> ids(static_cast<std::size_t>(nq * kk));
+  index_->search(nq, q.data_ptr<float>(), kk, sim.data(), ids.data());
+  std::set<int64_t> wanted(ids.begin(), ids.end());
+  wanted.erase(-1);
+  std::map<int64_t, GalleryItem> items;
+  {
+    std::string list;
+    for (int64_t id : wanted) list += (list.empty() ? "" : ",") + std::to_string(id);
+    SqliteStatement s(*db_, "SELECT id, identity, domain, source, content_hash, added_at FROM items WHERE id IN (" + list + ")");
+    while (s.step())
+      items[s.column_int(0)] = GalleryItem{s.column_int(0), s.column_text(1), s.column_text(2), s.column_text(3),
+                                           s.column_text(4), s.column_int(5)};
+  }
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t t = 0; t < kk; ++t) {
+      const int64_t id = ids[static_cast<std::size_t>(i * kk + t)];
+      auto it = items.find(id);
+      if (id < 0 || it == items.end()) continue;
+      const float s = sim[static_cast<std::size_t>(i * kk + t)];
+      out[static_cast<std::size_t>(i)].push_back({it->second, std::sqrt(std::max(0.0f, 2.0f - 2.0f * s))});
+    }
+  return out;
+}
+
+torch::Tensor GalleryIndex::vectors(const std::vector<int64_t>& ids) const {
+  std::shared_lock lock(mutex_);
+  torch::Tensor out = torch::empty({static_cast<int64_t>(ids.size()), model_.dim});
+  SqliteStatement s(*db_, "SELECT vector FROM items WHERE id = ?");
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    s.reset();
+    s.bind(1, ids[i]);
+    if (!s.step()) throw Error("index: no item " + std::to_string(ids[i]));
+    const auto v = s.column_floats(0);
+    std::copy(v.begin(), v.end(), out.data_ptr<float>() + static_cast<int64_t>(i) * model_.dim);
+  }
+  return out;
+}
+
+IndexStats GalleryIndex::stats() const {
+  std::shared_lock lock(mutex_);
+  IndexStats st;
+  st.kind = options_.kind, st.generation = generation_, st.dim = model_.dim;
+  st.fingerprint = model_.fingerprint, st.preprocessing = model_.preprocessing;
+  SqliteStatement s(*db_, "SELECT domain, COUNT(*) FROM items GROUP BY domain");
+  while (s.step()) st.domains[s.column_text(0)] = s.column_int(1), st.items += s.column_int(1);
+  SqliteStatement ids(*db_, "SELECT COUNT(DISTINCT identity) FROM items");
+  if (ids.step()) st.identities = ids.column_int(0);
+  return st;
+}
+
+std::vector<std::string> GalleryIndex::verify() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> problems;
+  const auto rows = row_ids(*db_), vecs = faiss_ids(*index_);
+  std::vector<int64_t> only_rows, only_vecs;
+  std::set_difference(rows.begin(), rows.end(), vecs.begin(), vecs.end(), std::back_inserter(only_rows));
+  std::set_difference(vecs.begin(), vecs.end(), rows.begin(), rows.end(), std::back_inserter(only_vecs));
+  if (!only_rows.empty()) problems.push_back(std::to_string(only_rows.size()) + " rows without a vector in the FAISS index");
+  if (!only_vecs.empty()) problems.push_back(std::to_string(only_vecs.size()) + " vectors without a row");
+  SqliteStatement s(*db_, "SELECT id, length(vector) FROM items WHERE length(vector) <> ?");
+  s.bind(1, model_.dim * static_cast<int64_t>(sizeof(float)));
+  while (s.step()) problems.push_back("item " + std::to_string(s.column_int(0)) + ": stored vector of " +
+                                      std::to_string(s.column_int(1)) + " bytes");
+  SqliteStatement check(*db_, "PRAGMA integrity_check");
+  if (check.step() && check.column_text(0) != "ok") problems.push_back("SQLite integrity check: " + check.column_text(0));
+  if (!fs::exists(faiss_file(generation_))) problems.push_back(faiss_file(generation_).string() + " is missing");
+  return problems;
+}
+
+}  // namespace toonreid
