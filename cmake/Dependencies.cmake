@@ -25,5 +25,8 @@ target_link_libraries(toonreid_opencv INTERFACE ${OPENCV_IMGPROC_LIB} ${OPENCV_C
 find_package(OpenMP REQUIRED)
 find_package(faiss REQUIRED)
 
+# cpp-httplib (Debian builds it as a shared library: the header only declares).
+find_library(CPP_HTTPLIB_LIB NAMES cpp-httplib REQUIRED)
+
 # dlib: the HOG face detector and 68-point shape predictor of the face chain's second path.
 find_package(dlib REQUIRED)

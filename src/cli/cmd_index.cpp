@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "recipe/run_setup.h"
 #include "serve/gallery_search.h"
+#include "serve/http_service.h"
 #include "toonreid_schema.h"
 
 namespace toonreid::cli {
@@ -174,6 +175,35 @@ void add_index_command(CLI::App& app, Context& ctx) {
     std::printf("%s: %s (%lld items)\n", verify_dir->c_str(), problems.empty() ? "consistent" : "INCONSISTENT",
                 static_cast<long long>(index->stats().items));
     if (!problems.empty()) ctx.exit_code = 3;
+  });
+}
+
+void add_serve_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("serve", "HTTP service and web page over a gallery index (search, enrol, remove)");
+  struct Args {
+    std::string index;
+    ServiceOptions service;
+    double max_upload_mb = 10;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--index", args->index, "Index folder")->required();
+  cmd->add_option("--host", args->service.host, "Address to listen on (default loopback only)");
+  cmd->add_option("--port", args->service.port, "Port (0: any free one)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--token", args->service.token, "Token required for changes (default: $TOONREID_TOKEN)");
+  cmd->add_option("--threads", args->service.threads, "Request threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--max-upload-mb", args->max_upload_mb, "Largest upload accepted (413 above)")->check(CLI::Range(0.01, 1024.0));
+  cmd->callback([args] {
+    if (args->service.token.empty())
+      if (const char* t = std::getenv("TOONREID_TOKEN")) args->service.token = t;
+    args->service.max_upload_bytes = static_cast<std::size_t>(args->max_upload_mb * 1024 * 1024);
+    auto index = open_index(args->index);
+    IndexModelSetup model(*index);
+    SearchService service(*index, *model.embedder, args->service);
+    const int port = service.bind();
+    // The first line on stdout: where to connect (port 0 picks one).
+    std::printf("http://%s:%d/\n", args->service.host.c_str(), port);
+    std::fflush(stdout);
+    service.run();
   });
 }
 

@@ -29,5 +29,6 @@ void add_pipeline_command(CLI::App& app, Context& ctx);
 void add_align_command(CLI::App& app, Context& ctx);
 void add_index_command(CLI::App& app, Context& ctx);
 void add_search_command(CLI::App& app, Context& ctx);
+void add_serve_command(CLI::App& app, Context& ctx);
 
 }  // namespace toonreid::cli

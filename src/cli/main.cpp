@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   cli::add_align_command(app, ctx);
   cli::add_index_command(app, ctx);
   cli::add_search_command(app, ctx);
+  cli::add_serve_command(app, ctx);
   cli::add_synth_command(app, ctx);
   cli::add_train_command(app, ctx);
   cli::add_extract_command(app, ctx);

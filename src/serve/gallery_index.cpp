@@ -417,6 +417,19 @@ std::vector<std::vector<GalleryHit>> GalleryIndex::search(const torch::Tensor& q
   return out;
 }
 
+std::vector<GalleryItem> GalleryIndex::items(const std::vector<int64_t>& ids) const {
+  std::shared_lock lock(mutex_);
+  std::vector<GalleryItem> out;
+  SqliteStatement s(*db_, "SELECT id, identity, domain, source, content_hash, added_at FROM items WHERE id = ?");
+  for (int64_t id : ids) {
+    s.reset();
+    s.bind(1, id);
+    if (s.step())
+      out.push_back({s.column_int(0), s.column_text(1), s.column_text(2), s.column_text(3), s.column_text(4), s.column_int(5)});
+  }
+  return out;
+}
+
 torch::Tensor GalleryIndex::vectors(const std::vector<int64_t>& ids) const {
   std::shared_lock lock(mutex_);
   torch::Tensor out = torch::empty({static_cast<int64_t>(ids.size()), model_.dim});

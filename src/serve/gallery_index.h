@@ -100,6 +100,8 @@ class GalleryIndex {
 
   // The k nearest items of each query [Q, dim] (normalised here), nearest first.
   std::vector<std::vector<GalleryHit>> search(const torch::Tensor& queries, int64_t k) const;
+  // The items of `ids` that exist, in that order.
+  std::vector<GalleryItem> items(const std::vector<int64_t>& ids) const;
   // Stored vectors of `ids`, [ids, dim], in that order.
   torch::Tensor vectors(const std::vector<int64_t>& ids) const;
   IndexStats stats() const;
