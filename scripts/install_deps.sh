@@ -48,3 +48,4 @@ if [[ -n "$blas" && "$blas" != *openblas* ]]; then
 fi
 
 "$(dirname "$0")/fetch_weights.sh"
+"$(dirname "$0")/fetch_node_tools.sh"
