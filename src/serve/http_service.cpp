@@ -1,6 +1,7 @@
 #include "serve/http_service.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -94,6 +95,7 @@ struct SearchService::Impl {
   ServiceOptions options;
   httplib::Server server;
   int port = -1;
+  int listen_fd = -1;  // cpp-httplib listens with a backlog of 5; raised after bind
   fs::path scratch;  // queries written here to be embedded, then deleted
   std::atomic<std::uint64_t> counter{0};
   std::mutex stats_mutex;
@@ -149,6 +151,36 @@ struct SearchService::Impl {
     } catch (const DataError& e) {
       fail(res, 400, e.what());
     }
+  }
+
+  // {"embedding": [...]} (a client's own embedding from the index's model): no decoding
+  // or network forward pass, only the index search.
+  void search_embedding(const httplib::Request& req, httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    nlohmann::json body;
+    try {
+      body = nlohmann::json::parse(req.body);
+    } catch (const std::exception&) {
+      return fail(res, 400, "not JSON: send {\"embedding\": [numbers]}");
+    }
+    if (!body.contains("embedding") || !body["embedding"].is_array())
+      return fail(res, 400, "no 'embedding' array");
+    std::vector<float> v;
+    for (const auto& x : body["embedding"]) {
+      if (!x.is_number()) return fail(res, 400, "embedding: numbers only");
+      v.push_back(x.get<float>());
+    }
+    if (static_cast<int64_t>(v.size()) != index.model().dim)
+      return fail(res, 400, "embedding: " + std::to_string(v.size()) + " numbers, the index holds " +
+                                std::to_string(index.model().dim) + "-d vectors");
+    SearchOptions o;
+    o.top_k = std::clamp<int64_t>(body.value("top_k", 10), 1, 1000);
+    o.by_identity = body.value("by", std::string("identity")) != "image";
+    const torch::Tensor q = torch::from_blob(v.data(), {1, static_cast<int64_t>(v.size())}, torch::kFloat).clone();
+    nlohmann::json hits = to_json(search_embeddings(index, q, {"embedding"}, o))[0]["hits"];
+    for (auto& h : hits) h["thumbnail"] = "/api/image/" + std::to_string(h["item"].get<int64_t>());
+    record(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    reply(res, 200, {{"query", "embedding"}, {"hits", hits}});
   }
 
   void enrol_upload(const httplib::Request& req, httplib::Response& res) {
@@ -214,6 +246,13 @@ struct SearchService::Impl {
 
   void install() {
     server.set_payload_max_length(options.max_upload_bytes);
+    // Small requests and replies: no Nagle delay (with delayed ACKs it costs ~40 ms each).
+    server.set_tcp_nodelay(true);
+    server.set_socket_options([this](int fd) {
+      int yes = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_fd = fd;
+    });
     const int threads = std::max(1, options.threads);
     server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
     server.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -248,6 +287,7 @@ struct SearchService::Impl {
       res.set_content(j.dump(), "application/json");
     });
     server.Post("/api/search", [this](const httplib::Request& req, httplib::Response& res) { search(req, res); });
+    server.Post("/api/search/embedding", [this](const httplib::Request& req, httplib::Response& res) { search_embedding(req, res); });
     server.Post("/api/gallery", [this](const httplib::Request& req, httplib::Response& res) { enrol_upload(req, res); });
     server.Delete(R"(/api/gallery/(.+))", [this](const httplib::Request& req, httplib::Response& res) { remove(req, res); });
     server.Get(R"(/api/image/(\d{1,18}))", [this](const httplib::Request& req, httplib::Response& res) { image(req, res); });
@@ -267,6 +307,8 @@ int SearchService::bind() {
   const auto& o = impl_->options;
   impl_->port = o.port == 0 ? impl_->server.bind_to_any_port(o.host) : (impl_->server.bind_to_port(o.host, o.port) ? o.port : -1);
   if (impl_->port < 0) throw Error("serve: cannot listen on " + o.host + ":" + std::to_string(o.port) + " (in use?)");
+  // Many clients connecting at once must not find the queue full (SYN retries cost 1 s).
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, 512);
   return impl_->port;
 }
 

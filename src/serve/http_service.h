@@ -4,6 +4,8 @@
 //                                photos with identities and distances; enrol photos
 //   POST   /api/search           an image (multipart field "image", or the raw JPEG/PNG
 //                                body); ?top_k=10&by=identity|image&rerank=0|1 -> JSON
+//   POST   /api/search/embedding {"embedding": [...], "top_k": 10, "by": "identity"}: a
+//                                vector from the index's own model, searched as is
 //   POST   /api/gallery          multipart: "identity" and one or more "image" files
 //   DELETE /api/gallery/{id}     an item id (digits) or an identity name
 //   GET    /api/image/{id}       a gallery item's image (the thumbnails of the results)
