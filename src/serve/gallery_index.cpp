@@ -132,6 +132,10 @@ IndexOptions options_from_meta(SqliteDb& db) {
 
 }  // namespace
 
+std::unique_ptr<faiss::Index> make_search_structure(const IndexOptions& options, int64_t dim, const float* train, int64_t n) {
+  return make_index(options, dim, train, n);
+}
+
 void GalleryIndex::create(const fs::path& dir, const IndexModel& model, const IndexOptions& options) {
   if (fs::exists(dir) && !fs::is_empty(dir)) throw Error(dir.string() + ": exists and is not empty; an index is built into a new folder");
   if (model.dim <= 0) throw Error("index: the model's embedding size is unknown");

@@ -78,6 +78,11 @@ struct IndexStats {
   std::string fingerprint, preprocessing;
 };
 
+// The FAISS search structure a gallery index of `options` uses, trained on `train`
+// [n, dim] (unit rows) when it needs training; it takes add_with_ids / remove_ids by item
+// id. Exposed for benchmarks (bench_search).
+std::unique_ptr<faiss::Index> make_search_structure(const IndexOptions& options, int64_t dim, const float* train, int64_t n);
+
 class GalleryIndex {
  public:
   // Creates an empty index in `dir` (absent or empty). Throws Error otherwise.
