@@ -3,7 +3,7 @@
 // would be 8 GB), exact (flat) against IVF and HNSW with the index's defaults: build
 // time, size of the structure (as FAISS writes it), latency per query (1,000 queries one at a time, one
 // thread, as a server request does it) and recall@10 against exact.
-//   bench_search [--max N] [--queries Q]
+//   bench_search [--max N] [--min N] [--dim D] [--queries Q]
 #include <faiss/Index.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
@@ -41,18 +41,20 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 int main(int argc, char** argv) try {
   ensure_fast_blas(argv);
-  int64_t max_n = 1000000, nq = 1000;
+  int64_t max_n = 1000000, min_n = 0, nq = 1000, only_dim = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--max") max_n = std::stoll(argv[i + 1]);
     else if (flag == "--queries") nq = std::stoll(argv[i + 1]);
+    else if (flag == "--min") min_n = std::stoll(argv[i + 1]);
+    else if (flag == "--dim") only_dim = std::stoll(argv[i + 1]);
     else throw std::runtime_error("unknown option " + flag);
   }
   set_compute_threads(0);
   std::printf("%-6s %8s %-5s %9s %9s %11s %11s %10s\n", "dim", "N", "kind", "build s", "memory MB", "p50 ms/q", "p99 ms/q", "recall@10");
   for (int64_t dim : {128, 2048})
     for (int64_t n : {10000, 100000, 1000000}) {
-      if (n > max_n || (dim == 2048 && n > 100000)) continue;
+      if (n > max_n || n < min_n || (only_dim && dim != only_dim) || (dim == 2048 && n > 100000)) continue;
       torch::manual_seed(static_cast<uint64_t>(n + dim));
       const int64_t ids = n / 10;
       const torch::Tensor centres = torch::randn({ids, 64});
