@@ -7,6 +7,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "core/config.h"
@@ -152,6 +154,35 @@ TEST_F(HttpService, ChangesNeedTheTokenAndSafeNames) {
   EXPECT_EQ(c.Delete("/api/gallery/1")->status, 200);
   EXPECT_EQ(index_->stats().items, 7);
   EXPECT_TRUE(index_->verify().empty());
+}
+
+// Searches run while a long enrolment embeds its images: they wait at most for the short
+// index update, never for the embedding.
+TEST_F(HttpService, SearchesAreNotBlockedByALongEnrolment) {
+  std::vector<ImageRecord> many;
+  for (int i = 0; i < 40; ++i)
+    for (const auto& r : data_.records()) many.push_back(ImageRecord(r.path, "Bulk_" + std::to_string(i % 4), r.domain));
+  std::atomic<bool> done{false};
+  double enrol_seconds = 0;
+  std::thread enrolment([&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    enrol(*index_, *embedder_, Dataset(many, "bulk"), false, 64);  // 64 images per committed change
+    enrol_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    done = true;
+  });
+  const torch::Tensor q = torch::randn({1, embedder_->dim()});
+  int searches = 0;
+  double slowest = 0;
+  while (!done) {
+    const auto t0 = std::chrono::steady_clock::now();
+    search_embeddings(*index_, q, {"q"}, SearchOptions{});
+    slowest = std::max(slowest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    ++searches;
+  }
+  enrolment.join();
+  EXPECT_EQ(index_->stats().items, 8 + static_cast<int64_t>(many.size()));
+  EXPECT_GT(searches, 10) << "enrolment took " << enrol_seconds << " s";
+  EXPECT_LT(slowest, enrol_seconds / 4) << searches << " searches; enrolment " << enrol_seconds << " s";
 }
 
 }  // namespace
