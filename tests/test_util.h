@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 
@@ -47,6 +48,12 @@ inline cv::Mat test_pattern(int w, int h, int seed = 0) {
 }
 
 inline std::string source_dir() { return TOONREID_SOURCE_DIR; }
+
+// The whole content of a file ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 // ../shared/data/cavi beside the project checkout, when present.
 inline std::filesystem::path cavi_root() {

@@ -300,19 +300,23 @@ std::vector<int64_t> GalleryIndex::add(std::vector<GalleryItem> items, const tor
   return std::vector<int64_t>(ids.begin(), ids.end());
 }
 
-namespace {
-std::vector<int64_t> ids_where(SqliteDb& db, const std::string& where, const std::function<void(SqliteStatement&)>& bind) {
-  SqliteStatement s(db, "SELECT id FROM items WHERE " + where);
-  bind(s);
-  std::vector<int64_t> ids;
-  while (s.step()) ids.push_back(s.column_int(0));
-  return ids;
-}
-}  // namespace
 
 int64_t GalleryIndex::remove_identity(const std::string& identity) {
+  return remove_where("identity = ?", [&](SqliteStatement& s, int first) { s.bind(first, identity); });
+}
+
+int64_t GalleryIndex::remove_item(int64_t id) {
+  return remove_where("id = ?", [&](SqliteStatement& s, int first) { s.bind(first, id); });
+}
+
+int64_t GalleryIndex::remove_where(const std::string& condition, const std::function<void(SqliteStatement&, int)>& bind) {
   std::unique_lock lock(mutex_);
-  const auto ids = ids_where(*db_, "identity = ?", [&](SqliteStatement& s) { s.bind(1, identity); });
+  std::vector<int64_t> ids;
+  {
+    SqliteStatement s(*db_, "SELECT id FROM items WHERE " + condition);
+    bind(s, 1);
+    while (s.step()) ids.push_back(s.column_int(0));
+  }
   if (ids.empty()) return 0;
   std::unique_ptr<faiss::Index> next;
   if (options_.kind == IndexKind::Hnsw) {
@@ -320,8 +324,8 @@ int64_t GalleryIndex::remove_identity(const std::string& identity) {
     // transaction below deletes only after the new file is in place.
     std::vector<float> data;
     std::vector<faiss::Index::idx_t> keep;
-    SqliteStatement s(*db_, "SELECT id, vector FROM items WHERE identity <> ? ORDER BY id");
-    s.bind(1, identity);
+    SqliteStatement s(*db_, "SELECT id, vector FROM items WHERE NOT (" + condition + ") ORDER BY id");
+    bind(s, 1);
     while (s.step()) {
       keep.push_back(s.column_int(0));
       const auto v = s.column_floats(1);
@@ -330,62 +334,22 @@ int64_t GalleryIndex::remove_identity(const std::string& identity) {
     next = make_index(options_, model_.dim, data.data(), static_cast<int64_t>(keep.size()));
     if (!keep.empty()) next->add_with_ids(static_cast<int64_t>(keep.size()), data.data(), keep.data());
   } else {
-    faiss::IDSelectorBatch selector(ids.size(), ids.data());
+    std::vector<faiss::Index::idx_t> remove(ids.begin(), ids.end());
+    faiss::IDSelectorBatch selector(remove.size(), remove.data());
     index_->remove_ids(selector);
   }
-  faiss::Index& target = next ? *next : *index_;
   try {
-    commit(target, [&] {
-      SqliteStatement del(*db_, "DELETE FROM items WHERE identity = ?");
-      del.bind(1, identity).step();
+    commit(next ? *next : *index_, [&] {
+      SqliteStatement del(*db_, "DELETE FROM items WHERE " + condition);
+      bind(del, 1);
+      del.step();
     });
   } catch (...) {
-    index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
+    index_.reset(faiss::read_index(faiss_file(generation_).c_str()));  // back to the committed state
     throw;
   }
   if (next) index_ = std::move(next);
   return static_cast<int64_t>(ids.size());
-}
-
-int64_t GalleryIndex::remove_item(int64_t id) {
-  std::string identity;
-  {
-    SqliteStatement s(*db_, "SELECT identity FROM items WHERE id = ?");
-    s.bind(1, id);
-    if (!s.step()) return 0;
-    identity = s.column_text(0);
-  }
-  std::unique_lock lock(mutex_);
-  std::unique_ptr<faiss::Index> next;
-  if (options_.kind == IndexKind::Hnsw) {
-    std::vector<float> data;
-    std::vector<faiss::Index::idx_t> keep;
-    SqliteStatement s(*db_, "SELECT id, vector FROM items WHERE id <> ? ORDER BY id");
-    s.bind(1, id);
-    while (s.step()) {
-      keep.push_back(s.column_int(0));
-      const auto v = s.column_floats(1);
-      data.insert(data.end(), v.begin(), v.end());
-    }
-    next = make_index(options_, model_.dim, data.data(), static_cast<int64_t>(keep.size()));
-    if (!keep.empty()) next->add_with_ids(static_cast<int64_t>(keep.size()), data.data(), keep.data());
-  } else {
-    const faiss::Index::idx_t one = id;
-    faiss::IDSelectorBatch selector(1, &one);
-    index_->remove_ids(selector);
-  }
-  faiss::Index& target = next ? *next : *index_;
-  try {
-    commit(target, [&] {
-      SqliteStatement del(*db_, "DELETE FROM items WHERE id = ?");
-      del.bind(1, id).step();
-    });
-  } catch (...) {
-    index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
-    throw;
-  }
-  if (next) index_ = std::move(next);
-  return 1;
 }
 
 std::vector<std::vector<GalleryHit>> GalleryIndex::search(const torch::Tensor& queries, int64_t k) const {

@@ -38,6 +38,7 @@ struct Index;
 namespace toonreid {
 
 class SqliteDb;
+class SqliteStatement;
 
 enum class IndexKind { Flat, Ivf, Hnsw };
 IndexKind parse_index_kind(const std::string& name);  // "flat" (exact), "ivf", "hnsw"
@@ -125,6 +126,9 @@ class GalleryIndex {
   // transaction that records the new generation, then retires the old file.
   void commit(faiss::Index& next, const std::function<void()>& commit_rows);
   std::filesystem::path faiss_file(int64_t generation) const;
+  // Removes the rows matching `condition` (an SQL condition with parameters that `bind`
+  // binds from the given index on) and their vectors; returns how many.
+  int64_t remove_where(const std::string& condition, const std::function<void(SqliteStatement&, int)>& bind);
 
   std::filesystem::path dir_;
   std::unique_ptr<SqliteDb> db_;

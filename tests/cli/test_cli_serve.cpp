@@ -60,13 +60,6 @@ Server start_server(const std::vector<std::string>& args) {
   return s;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class ServeCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -95,7 +88,7 @@ TEST_F(ServeCli, KilledDuringEnrolmentsReopensWithEveryAcknowledgedItem) {
   const std::string index = build_index("kill9");
   Server server = start_server({"--index", index});
   ASSERT_GT(server.port, 0) << server.url;
-  const std::string jpeg = slurp(a_cartoon());
+  const std::string jpeg = testing::read_text(a_cartoon());
   std::atomic<bool> stop{false};
   std::mutex m;
   std::set<int64_t> acknowledged;

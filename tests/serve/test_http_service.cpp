@@ -23,13 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class HttpService : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -59,7 +52,7 @@ class HttpService : public ::testing::Test {
   httplib::Client client() { return httplib::Client("127.0.0.1", port_); }
   std::string cartoon() const {
     for (const auto& r : data_.records())
-      if (r.domain == Domain::Cartoon) return slurp(r.path);
+      if (r.domain == Domain::Cartoon) return testing::read_text(r.path);
     return {};
   }
 
