@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <set>
 #include <string>
@@ -24,14 +23,6 @@
 using namespace toonreid;
 
 namespace {
-
-double rss_mb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -71,12 +62,10 @@ int main(int argc, char** argv) try {
       for (IndexKind kind : {IndexKind::Flat, IndexKind::Ivf, IndexKind::Hnsw}) {
         IndexOptions o;
         o.kind = kind;
-        const double before = rss_mb();
         const auto t0 = std::chrono::steady_clock::now();
         auto index = make_search_structure(o, dim, base.data_ptr<float>(), n);
         index->add_with_ids(n, base.data_ptr<float>(), item_ids.data());
         const double build = seconds_since(t0);
-        (void)before;
         faiss::VectorIOWriter writer;  // the structure's size as FAISS serialises it (vectors, lists, graph)
         faiss::write_index(index.get(), &writer);
         const double memory = static_cast<double>(writer.data.size()) / (1024.0 * 1024.0);

@@ -53,6 +53,7 @@ Embedder::Embedder(const Config& config, const std::string& weights) : config_(c
     model_config_ = std::make_unique<Config>(loaded.config);
   }
   model_->eval();
+  if (config.get_bool("input.align")) aligner_ = std::make_unique<FaceAligner>(face_options(config));
   Fnv f;
   for (const auto& p : model_->named_parameters()) {
     const torch::Tensor t = p.value().to(torch::kCPU).contiguous();
@@ -75,13 +76,12 @@ Embedder::~Embedder() = default;
 
 torch::Tensor Embedder::embed(const Dataset& images, bool progress) {
   Dataset data = images;
-  if (config_.get_bool("input.align")) {
-    FaceAligner aligner(face_options(config_));
+  if (aligner_) {
     AlignRunOptions run;
     run.workers = available_cores();
     run.progress = progress;
     run.progress_label = "align faces";
-    data = align_with_cache(data, aligner, config_.get_string("face.cache_dir"), run);
+    data = align_with_cache(data, *aligner_, config_.get_string("face.cache_dir"), run);
   }
   ExtractOptions o = extract_options(config_);
   o.normalize = true;  // the index compares unit vectors

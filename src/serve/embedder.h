@@ -34,6 +34,7 @@ class Embedder {
   const Config& config_;
   std::unique_ptr<Config> model_config_;  // the checkpoint's own input settings
   ReidModel model_{nullptr};
+  std::unique_ptr<class FaceAligner> aligner_;  // with input.align: loaded once, not per request
   int64_t dim_ = 0;
   std::string fingerprint_;
 };

@@ -277,7 +277,6 @@ std::vector<int64_t> GalleryIndex::add(std::vector<GalleryItem> items, const tor
   // An IVF index is trained on its first vectors; later additions never retrain it.
   if (options_.kind == IndexKind::Ivf && index_->ntotal == 0)
     index_ = make_index(options_, model_.dim, data, static_cast<int64_t>(items.size()));
-  const int64_t before = index_->ntotal;
   index_->add_with_ids(static_cast<int64_t>(items.size()), data, ids.data());
   try {
     commit(*index_, [&] {
@@ -294,7 +293,6 @@ std::vector<int64_t> GalleryIndex::add(std::vector<GalleryItem> items, const tor
   } catch (...) {
     // The committed generation is still on disk: back to it.
     index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
-    (void)before;
     throw;
   }
   return std::vector<int64_t>(ids.begin(), ids.end());
