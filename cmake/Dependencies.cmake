@@ -25,6 +25,11 @@ target_link_libraries(toonreid_opencv INTERFACE ${OPENCV_IMGPROC_LIB} ${OPENCV_C
 find_package(OpenMP REQUIRED)
 find_package(faiss REQUIRED)
 
+# Gloo (libgloo-dev): c10d's CPU backend; libtorch links it, toonreid needs its headers and symbols
+# for ProcessGroupGloo's inline parts.
+find_path(GLOO_INCLUDE_DIR gloo/algorithm.h REQUIRED)
+find_library(GLOO_LIB NAMES gloo REQUIRED)
+
 # cpp-httplib (Debian builds it as a shared library: the header only declares).
 find_library(CPP_HTTPLIB_LIB NAMES cpp-httplib REQUIRED)
 

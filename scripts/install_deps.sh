@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev
+  libgloo-dev             # c10d's Gloo backend headers (data-parallel training)
   libopenblas0            # without it LibTorch's matrix products run on the reference BLAS, 6-30x slower
   libturbojpeg0-dev libpng-dev
   libopencv-core-dev libopencv-imgproc-dev

@@ -1,5 +1,6 @@
 #include "toonreid_schema.h"
 
+#include "core/distributed.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -46,6 +47,7 @@ ConfigSchema toonreid_schema() {
   add_face_options(schema);
   add_sampler_options(schema);
   add_loader_options(schema);
+  add_dist_options(schema);
   add_model_options(schema);
   add_loss_options(schema);
   add_solver_options(schema);

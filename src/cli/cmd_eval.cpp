@@ -38,7 +38,9 @@ void add_eval_command(CLI::App& app, Context& ctx) {
                   "Folder for features and distance matrices (.npy and toonreid's binary .trm) with records.csv");
   cmd->callback([args, &ctx] {
     RunSetup run(args->model.config, args->model.overrides);
+    run.join_job();  // under toonreid launch / torchrun: the ranks share the extraction
     SplitRetrieval r = run.retrieve_split(args->model, args->model.weights, ctx.show_progress());
+    if (!run.is_main()) return run.finish_job();
     std::cout << format_table(r.directions);
     if (!args->json.empty()) write_file_atomically(args->json, to_json(r.directions).dump(2) + "\n");
     if (!args->markdown.empty()) write_file_atomically(args->markdown, format_markdown(r.directions));
@@ -53,6 +55,7 @@ void add_eval_command(CLI::App& app, Context& ctx) {
       write_file_atomically(args->html, render_html_report(in));
       spdlog::info("report written to {}", args->html);
     }
+    run.finish_job();
   });
 }
 
@@ -67,10 +70,15 @@ void add_extract_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--out", args->out, "Output folder")->required();
   cmd->callback([args, &ctx] {
     RunSetup run(args->model.config, args->model.overrides);
+    run.join_job();  // under toonreid launch / torchrun: the ranks share the extraction
     const Dataset data = run.faces(run.split_data(args->model));
     auto m = run.eval_model(args->model.weights);
-    save_split_features(args->out, data, run.features(m.model, *m.model_config, data, ctx.show_progress()));
-    std::cout << (fs::path(args->out) / "features.npy").string() << "\n";
+    const torch::Tensor features = run.features(m.model, *m.model_config, data, ctx.show_progress());
+    if (run.is_main()) {
+      save_split_features(args->out, data, features);
+      std::cout << (fs::path(args->out) / "features.npy").string() << "\n";
+    }
+    run.finish_job();
   });
 }
 

@@ -30,11 +30,14 @@ void add_train_command(CLI::App& app, Context& ctx) {
     if (!run_folder && args->config.empty())
       throw Error(args->resume.empty() ? "--config is required (or --resume RUN_DIR)"
                                        : "--resume " + args->resume + " is a checkpoint file: --config is required with it");
-    const RunSetup run = run_folder ? RunSetup::resuming(args->resume, args->config, args->overrides)
-                                    : RunSetup(args->config, args->overrides);
+    RunSetup run = run_folder ? RunSetup::resuming(args->resume, args->config, args->overrides)
+                              : RunSetup(args->config, args->overrides);
+    run.join_job();  // under toonreid launch / torchrun: data-parallel
     const std::filesystem::path out =
         run_folder ? args->resume : args->output.empty() ? run.config().get_string("run.output_dir") : args->output;
-    std::cout << run_training(run, out, args->resume, ctx.show_progress()).string() << std::endl;
+    const std::filesystem::path final_checkpoint = run_training(run, out, args->resume, ctx.show_progress());
+    run.finish_job();
+    if (run.is_main()) std::cout << final_checkpoint.string() << std::endl;
   });
 }
 

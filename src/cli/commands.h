@@ -30,5 +30,6 @@ void add_align_command(CLI::App& app, Context& ctx);
 void add_index_command(CLI::App& app, Context& ctx);
 void add_search_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
+void add_launch_command(CLI::App& app, Context& ctx);
 
 }  // namespace toonreid::cli

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/dist_env.h"
 #include "core/error.h"
 #include "core/runtime.h"
 
@@ -21,7 +22,11 @@ int main(int argc, char** argv) {
     // (0.4 s more start-up, so not for the quick ones).
     const auto subs = app.get_subcommands();
     const std::string name = subs.empty() ? "" : subs.front()->get_name();
-    if (name != "config" && name != "data" && name != "synth") ensure_fast_blas(argv);
+    if (name != "config" && name != "data" && name != "synth" && name != "launch") ensure_fast_blas(argv);
+    // Under toonreid launch / torchrun only these commands share their work among ranks.
+    if (name != "train" && name != "eval" && name != "extract" && name != "launch" && dist_env_from_environment())
+      throw Error("toonreid " + name + " runs in one process; in a data-parallel job (WORLD_SIZE > 1) use train, " +
+                  "eval or extract");
     keep_freed_memory();
     configure_logging(ctx.quiet ? -1 : ctx.verbosity > 0 ? 1 : 0);
     // Debian's LibTorch starts with one thread; commands that load a config apply run.threads.
@@ -43,6 +48,7 @@ int main(int argc, char** argv) {
   cli::add_ensemble_command(app, ctx);
   cli::add_mine_command(app, ctx);
   cli::add_pipeline_command(app, ctx);
+  cli::add_launch_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -44,7 +44,10 @@ void keep_freed_memory() {
 }
 
 int set_compute_threads(int threads) {
-  int n = threads > 0 ? threads : available_cores();
+  // The processes of a data-parallel job on this machine share its cores.
+  int local_processes = 1;
+  if (const char* v = std::getenv("LOCAL_WORLD_SIZE")) local_processes = std::max(1, std::atoi(v));
+  int n = threads > 0 ? threads : std::max(1, available_cores() / local_processes);
   at::set_num_threads(n);
   return at::get_num_threads();
 }

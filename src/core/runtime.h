@@ -20,7 +20,8 @@ int available_cores();
 // 1.8x faster on one thread). Peak memory is unchanged; it is just not given back early.
 void keep_freed_memory();
 
-// Sets LibTorch's intra-op thread count; threads <= 0 means all available cores.
+// Sets LibTorch's intra-op thread count; threads <= 0 means all available cores, shared
+// with the other processes of a data-parallel job on this machine (LOCAL_WORLD_SIZE).
 // Returns the count in effect.
 int set_compute_threads(int threads);
 

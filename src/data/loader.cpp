@@ -76,7 +76,7 @@ Batch BatchLoader::build(const BatchIndices& indices, std::size_t batch_number, 
   const std::size_t image_floats = 3 * static_cast<std::size_t>(transforms_.height()) * transforms_.width();
   for (std::size_t slot = 0; slot < indices.size(); ++slot) {
     const ImageRecord& record = data_[indices[slot]];
-    Rng rng(derive_seed(options_.seed, {epoch, batch_number, slot}));
+    Rng rng(derive_seed(options_.seed, {epoch, batch_number, options_.first_slot + slot}));
     cv::Mat rgb = decoder.read(record.path, transforms_.width(), transforms_.height());
     transforms_.run(rgb, rng, out + slot * image_floats);
     labels[slot] = labels_[indices[slot]];

@@ -40,6 +40,9 @@ struct LoaderOptions {
   int workers = 2;
   int prefetch = 4;        // batches prepared ahead, in all
   std::uint64_t seed = 0;  // augmentation seed (combined with epoch, batch, slot)
+  // Slot number of each batch's first image within the global batch: a data-parallel
+  // rank's share is augmented exactly as the same images in one process.
+  std::size_t first_slot = 0;
 };
 
 class BatchLoader {

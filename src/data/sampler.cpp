@@ -155,6 +155,32 @@ std::string SequentialSampler::describe() const {
   return "SequentialSampler(batch=" + std::to_string(batch_size_) + ")";
 }
 
+ShardedBatchSampler::ShardedBatchSampler(std::unique_ptr<BatchSampler> global, int rank, int world)
+    : global_(std::move(global)), rank_(rank), world_(world) {
+  if (world < 1 || rank < 0 || rank >= world) throw Error("sharded sampler: rank outside [0, world size)");
+}
+
+std::vector<BatchIndices> ShardedBatchSampler::epoch(std::uint64_t epoch) const {
+  std::vector<BatchIndices> shares;
+  for (const BatchIndices& batch : global_->epoch(epoch)) {
+    if (batch.size() % static_cast<std::size_t>(world_) != 0)
+      throw ConfigError("a global batch of " + std::to_string(batch.size()) + " images (sampler.p x sampler.k) does not "
+                        "divide among " + std::to_string(world_) + " processes; choose P x K divisible by the world size");
+    const std::size_t share = batch.size() / static_cast<std::size_t>(world_);
+    const auto begin = batch.begin() + static_cast<std::ptrdiff_t>(share * static_cast<std::size_t>(rank_));
+    shares.emplace_back(begin, begin + static_cast<std::ptrdiff_t>(share));
+  }
+  return shares;
+}
+
+std::string ShardedBatchSampler::describe() const {
+  return global_->describe() + ", share " + std::to_string(rank_ + 1) + " of " + std::to_string(world_);
+}
+
+std::size_t ShardedBatchSampler::first_slot(std::size_t global_batch_size) const {
+  return global_batch_size / static_cast<std::size_t>(world_) * static_cast<std::size_t>(rank_);
+}
+
 void add_sampler_options(ConfigSchema& schema) {
   schema.describe_section("sampler", "How training batches are drawn (P identities x K images).");
   schema.add_string("sampler.type", "cross_domain_pk",

@@ -74,6 +74,25 @@ class SequentialSampler : public BatchSampler {
   std::size_t size_, batch_size_;
 };
 
+// One rank's share of another sampler's batches in a data-parallel job: the contiguous
+// slots [rank * B / N, (rank + 1) * B / N) of every global batch of B records, so the N
+// ranks together see exactly the batches one process would. With whole identity groups
+// per rank (P divisible by N) each share is itself a P/N x K batch.
+class ShardedBatchSampler : public BatchSampler {
+ public:
+  // Throws ConfigError when a batch of `global` does not divide into `world` shares.
+  ShardedBatchSampler(std::unique_ptr<BatchSampler> global, int rank, int world);
+  std::vector<BatchIndices> epoch(std::uint64_t epoch) const override;
+  std::string describe() const override;
+  // Position of this rank's first record within each global batch (for the loader's
+  // per-slot augmentation seeds, so that an image is augmented as in one process).
+  std::size_t first_slot(std::size_t global_batch_size) const;
+
+ private:
+  std::unique_ptr<BatchSampler> global_;
+  int rank_, world_;
+};
+
 // Declares the `sampler` section's options.
 void add_sampler_options(ConfigSchema& schema);
 // Builds the training sampler named by sampler.type for `data`; throws ConfigError

@@ -72,6 +72,7 @@ void EvalHook::after_epoch(Trainer& t, const EpochStats&) {
 
 void EvalHook::run(Trainer& t) {
   nlohmann::json metrics = evaluate_(t.model());
+  if (!t.is_main()) return;  // a data-parallel rank helped extract; rank 0 reports and keeps best.pt
   metrics["epoch"] = t.epoch();
   write_file_atomically(t.output_dir() / ("eval_epoch" + std::to_string(t.epoch()) + ".json"), metrics.dump(2) + "\n");
   if (log_) {

@@ -49,6 +49,8 @@ class CheckpointHook : public TrainerHook {
 
 // Evaluates every `every` epochs (0: only at the end) with `evaluate`, which returns
 // metrics JSON with a numeric "score" (higher is better); keeps checkpoints/best.pt.
+// In a data-parallel job it runs on every rank (extraction is shared) and only rank 0's
+// result is used.
 class EvalHook : public TrainerHook {
  public:
   using Evaluate = std::function<nlohmann::json(ReidModel&)>;

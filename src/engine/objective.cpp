@@ -60,7 +60,8 @@ ObjectiveOptions objective_options(const Config& config) {
 }
 
 ObjectiveTerms compute_objective(const HeadOutput& out, const torch::Tensor& labels, const torch::Tensor& domains,
-                                 const torch::Tensor& centers, const ObjectiveOptions& o) {
+                                 const torch::Tensor& centers, const ObjectiveOptions& o,
+                                 const TripletBatch* triplet_batch) {
   ObjectiveTerms t;
   t.total = torch::zeros({}, out.pooled.options());
   if (o.id_weight > 0) {
@@ -75,7 +76,10 @@ ObjectiveTerms compute_objective(const HeadOutput& out, const torch::Tensor& lab
   if (out.logits.defined())
     t.accuracy = (out.logits.argmax(1) == labels).to(torch::kFloat).mean().item<double>();
   if (o.triplet_weight > 0) {
-    torch::Tensor tri = batch_hard_triplet(out.pooled, labels, domains, o.triplet).loss;
+    torch::Tensor tri = triplet_batch ? batch_hard_triplet(triplet_batch->features, triplet_batch->labels,
+                                                           triplet_batch->domains, o.triplet)
+                                            .loss
+                                      : batch_hard_triplet(out.pooled, labels, domains, o.triplet).loss;
     t.total = t.total + o.triplet_weight * tri;
     t.values["triplet"] = tri.item<double>();
   }

@@ -40,8 +40,15 @@ struct ObjectiveTerms {
 void add_loss_options(ConfigSchema& schema);
 ObjectiveOptions objective_options(const Config& config);
 
+// The batch the triplet loss mines in, when it is not the local one: a data-parallel
+// job's global batch (features all-gathered with gradients).
+struct TripletBatch {
+  torch::Tensor features, labels, domains;
+};
+
 // centers: [K, D] trainable tensor, or undefined when center loss is off.
 ObjectiveTerms compute_objective(const HeadOutput& out, const torch::Tensor& labels, const torch::Tensor& domains,
-                                 const torch::Tensor& centers, const ObjectiveOptions& options);
+                                 const torch::Tensor& centers, const ObjectiveOptions& options,
+                                 const TripletBatch* triplet_batch = nullptr);
 
 }  // namespace toonreid

@@ -14,6 +14,9 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/distributed.h"
+#include "core/random.h"
+#include "engine/gradient_sync.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/transforms.h"
@@ -72,7 +75,7 @@ class AutocastScope {
 
 }  // namespace
 
-Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir)
+Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir, std::shared_ptr<ProcessGroup> group)
     : config_(config),
       data_(std::move(train_data)),
       labels_(make_labels(data_)),
@@ -131,12 +134,88 @@ Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir)
   }
 
   sampler_ = make_train_sampler(config_, data_, labels_);
-  loader_ = std::make_unique<BatchLoader>(data_, labels_.record_labels, make_transforms(config_, true),
-                                          loader_options(config_));
+  LoaderOptions loading = loader_options(config_);
+  if (group && group->size() > 1) {
+    group_ = std::move(group);
+    const DistOptions dist = dist_options(config_);
+    gather_features_ = dist.gather_features;
+    bucket_bytes_ = static_cast<std::size_t>(dist.bucket_mb * (1 << 20));
+    if (dist.sync_batch_norm) model_->synchronize_batch_norm(group_.get());
+    const int p = static_cast<int>(config_.get_int("sampler.p")), k = static_cast<int>(config_.get_int("sampler.k"));
+    if ((p * k) % group_->size() != 0)
+      throw ConfigError(config_.describe("sampler.p") + ": the global batch P x K = " + std::to_string(p * k) +
+                        " does not divide among " + std::to_string(group_->size()) + " processes");
+    if (p % group_->size() != 0 && !gather_features_ && objective_.triplet_weight > 0)
+      spdlog::warn("P = {} identities do not divide among {} processes: identities are split between ranks and the "
+                   "per-rank triplet loss loses positives (set dist.gather_features=true)",
+                   p, group_->size());
+    auto sharded = std::make_unique<ShardedBatchSampler>(std::move(sampler_), group_->rank(), group_->size());
+    loading.first_slot = sharded->first_slot(static_cast<std::size_t>(p * k));
+    sampler_ = std::move(sharded);
+  }
+  loader_ = std::make_unique<BatchLoader>(data_, labels_.record_labels, make_transforms(config_, true), loading);
   apply_freezing();
 }
 
 Trainer::~Trainer() = default;
+
+bool Trainer::is_main() const { return !group_ || group_->is_main(); }
+
+void Trainer::rebuild_gradient_averager() {
+  if (!group_) return;
+  averager_.reset();  // its hooks leave the parameters first
+  std::vector<torch::Tensor> params;
+  std::vector<std::string> names;
+  for (auto& item : model_->named_parameters())
+    if (item.value().requires_grad()) {
+      // The classifier gets no gradient when the identity loss is off.
+      if (objective_.id_weight == 0 && item.key().rfind("head.classifier", 0) == 0) continue;
+      params.push_back(item.value());
+      names.push_back(item.key());
+    }
+  if (centers_.defined()) {
+    params.push_back(centers_);
+    names.push_back("centers (loss.center_weight)");
+  }
+  averager_ = std::make_unique<GradientAverager>(*group_, std::move(params), std::move(names), bucket_bytes_);
+}
+
+void Trainer::synchronise_start() {
+  // Every rank at the same epoch (a resume from different checkpoints would diverge).
+  const torch::Tensor position = group_->all_gather(torch::tensor({static_cast<int64_t>(epoch_), iteration_}));
+  for (int r = 0; r < group_->size(); ++r)
+    if (position[2 * r].item<int64_t>() != epoch_ || position[2 * r + 1].item<int64_t>() != iteration_)
+      throw DistributedError("rank " + std::to_string(r) + " starts at epoch " +
+                             std::to_string(position[2 * r].item<int64_t>()) + ", iteration " +
+                             std::to_string(position[2 * r + 1].item<int64_t>()) + " but rank " +
+                             std::to_string(group_->rank()) + " at epoch " + std::to_string(epoch_) + ", iteration " +
+                             std::to_string(iteration_) + ": every rank must resume from the same checkpoint");
+  // Rank 0's parameters, buffers and centres everywhere (initialisation, loaded weights).
+  std::vector<torch::Tensor> state;
+  for (auto& p : model_->parameters()) state.push_back(p);
+  for (auto& b : model_->buffers()) state.push_back(b);
+  if (centers_.defined()) state.push_back(centers_);
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> floats, others;
+  for (auto& t : state) (t.is_floating_point() ? floats : others).push_back(t);
+  group_->broadcast(floats, 0);
+  group_->broadcast(others, 0);
+  // Any randomness inside the step is drawn per rank, from the seed.
+  torch::manual_seed(derive_seed(static_cast<std::uint64_t>(config_.get_int("run.seed")),
+                                 {0xD157ULL, static_cast<std::uint64_t>(group_->rank())}));
+}
+
+void Trainer::average_over_ranks(ObjectiveTerms& terms) {
+  std::vector<double> values;
+  for (const auto& [k, v] : terms.values) values.push_back(v);
+  values.push_back(terms.accuracy);
+  std::vector<torch::Tensor> t{torch::tensor(values, torch::kDouble)};
+  group_->all_reduce_sum(t);
+  t[0].div_(group_->size());
+  std::size_t i = 0;
+  for (auto& [k, v] : terms.values) v = t[0][static_cast<int64_t>(i++)].item<double>();
+  terms.accuracy = t[0][static_cast<int64_t>(i)].item<double>();
+}
 
 void Trainer::add_hook(std::unique_ptr<TrainerHook> hook) { hooks_.push_back(std::move(hook)); }
 
@@ -149,7 +228,9 @@ void Trainer::apply_freezing() {
     model_->freeze_stages(want);
     if (want > 0) spdlog::info("backbone stages 0..{} frozen", want - 1);
     else if (stages > 0) spdlog::info("backbone stages unfrozen at epoch {}", epoch_ + 1);
+    averager_.reset();
   }
+  if (group_ && !averager_) rebuild_gradient_averager();
 }
 
 void Trainer::set_lr(double factor) {
@@ -183,7 +264,14 @@ EpochStats Trainer::run_epoch() {
     {
       AutocastScope autocast(amp_);
       out = model_->forward(images);
-      terms = compute_objective(out, labels, domains, centers_, objective_);
+      if (gather_features_ && objective_.triplet_weight > 0) {
+        // Batch-hard mining over the global batch; gradients reach this rank's rows.
+        const TripletBatch global{all_gather_with_grad(*group_, out.pooled), group_->all_gather(labels),
+                                  group_->all_gather(domains)};
+        terms = compute_objective(out, labels, domains, centers_, objective_, &global);
+      } else {
+        terms = compute_objective(out, labels, domains, centers_, objective_);
+      }
       if (objective_.l2sp_weight > 0) {
         torch::Tensor penalty = l2_sp_penalty(l2sp_params_, l2sp_anchors_);
         terms.total = terms.total + objective_.l2sp_weight * penalty;
@@ -201,6 +289,8 @@ EpochStats Trainer::run_epoch() {
       }
       terms.values["total"] = terms.total.item<double>();
     }
+    // Every rank sees the same (mean) values, so all stop together on a bad loss.
+    if (group_) average_over_ranks(terms);
     if (!std::isfinite(terms.values["total"])) {
       std::ostringstream parts;
       for (const auto& [k, v] : terms.values) parts << " " << k << "=" << v;
@@ -211,7 +301,10 @@ EpochStats Trainer::run_epoch() {
                                                : std::string("No epoch had completed, so there is no checkpoint. ")) +
                              "Try a lower solver.base_lr, a longer warm-up or solver.clip_grad_norm.");
     }
+    if (averager_) averager_->begin_step();
     terms.total.backward();
+    double sync_wait = 0;
+    if (averager_) sync_wait = averager_->finish_step().wait_seconds;
     if (clip_norm_ > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), clip_norm_);
     optimizer_->step();
     if (center_optimizer_) {
@@ -229,7 +322,10 @@ EpochStats Trainer::run_epoch() {
     it.losses = terms.values;
     it.accuracy = terms.accuracy;
     it.lr = group_base_lr_.front() * factor;
-    it.images_per_second = seconds > 0 ? static_cast<double>(batch->indices.size()) / seconds : 0;
+    const int ranks = group_ ? group_->size() : 1;
+    it.images_per_second = seconds > 0 ? static_cast<double>(batch->indices.size() * ranks) / seconds : 0;
+    it.seconds = seconds;
+    it.sync_wait_seconds = sync_wait;
     for (const auto& [k, v] : terms.values) stats.mean_losses[k] += v / n;
     stats.mean_accuracy += terms.accuracy / n;
     for (auto& h : hooks_) h->after_iteration(*this, it);
@@ -268,6 +364,7 @@ void Trainer::take_reference(std::map<std::string, torch::Tensor> reference) {
 
 void Trainer::train() {
   fs::create_directories(output_dir_);
+  if (group_) synchronise_start();
   if ((objective_.l2sp_weight > 0 || objective_.distill_weight > 0) && reference_.empty()) {
     std::map<std::string, torch::Tensor> reference;
     for (auto& item : model_->named_parameters())
@@ -275,7 +372,7 @@ void Trainer::train() {
     for (auto& item : model_->named_buffers()) reference[item.key()] = item.value().detach().clone();
     take_reference(std::move(reference));
   }
-  write_file_atomically(output_dir_ / "config.yaml", config_.to_yaml(false));
+  if (is_main()) write_file_atomically(output_dir_ / "config.yaml", config_.to_yaml(false));
   for (auto& h : hooks_) h->before_train(*this);
   while (epoch_ < epochs_) {
     EpochStats stats = run_epoch();

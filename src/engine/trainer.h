@@ -33,7 +33,9 @@ struct IterationStats {
   std::map<std::string, double> losses;
   double accuracy = 0;
   double lr = 0;
-  double images_per_second = 0;
+  double images_per_second = 0;  // over all ranks of a data-parallel job
+  double seconds = 0;            // the whole step
+  double sync_wait_seconds = 0;  // of which waiting for gradient all-reduces after backward
 };
 
 struct EpochStats {
@@ -60,10 +62,18 @@ class TrainingDiverged : public Error {
 
 void add_train_options(ConfigSchema& schema);
 
+class ProcessGroup;
+class GradientAverager;
+
 class Trainer {
  public:
   // `train_data`: the training split; its identities become the classifier's classes.
-  Trainer(const Config& config, Dataset train_data, std::filesystem::path output_dir);
+  // With `group` (a data-parallel job) each rank trains on its share of every global
+  // batch (dist.*); gradients are averaged over ranks, parameters broadcast from rank 0
+  // when training starts, and losses logged as means over ranks. Hooks that write
+  // (logs, checkpoints) belong on rank 0 only (is_main()).
+  Trainer(const Config& config, Dataset train_data, std::filesystem::path output_dir,
+          std::shared_ptr<ProcessGroup> group = nullptr);
   ~Trainer();
 
   void add_hook(std::unique_ptr<TrainerHook> hook);
@@ -85,10 +95,18 @@ class Trainer {
   double best_metric() const { return best_metric_; }
   void set_best_metric(double m) { best_metric_ = m; }
   torch::Device device() const { return device_; }
+  ProcessGroup* process_group() const { return group_.get(); }
+  bool is_main() const;
 
  private:
   EpochStats run_epoch();
   void apply_freezing();
+  // Data-parallel: the averager over the currently trainable parameters (and centres).
+  void rebuild_gradient_averager();
+  // Data-parallel: rank 0's weights everywhere, and every rank at the same point.
+  void synchronise_start();
+  // Data-parallel: means over ranks of the logged values.
+  void average_over_ranks(ObjectiveTerms& terms);
   void set_lr(double factor);
 
   Config config_;
@@ -109,6 +127,10 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> center_optimizer_;
   std::unique_ptr<class BatchLoader> loader_;
   std::unique_ptr<class BatchSampler> sampler_;
+  std::shared_ptr<ProcessGroup> group_;
+  bool gather_features_ = false;
+  std::size_t bucket_bytes_ = 0;
+  std::unique_ptr<GradientAverager> averager_;
   std::vector<std::unique_ptr<TrainerHook>> hooks_;
   // Fine-tuning without forgetting (loss.l2sp_weight, loss.distill_weight): the
   // starting weights, taken when training starts (after model.init_checkpoint) and kept

@@ -12,7 +12,7 @@ EmbeddingHeadImpl::EmbeddingHeadImpl(int64_t channels, int64_t num_classes, Pool
                                      double gem_p, ClassifierKind classifier)
     : num_classes_(num_classes), pooling_(pooling), neck_feature_(neck_feature), classifier_kind_(classifier) {
   if (pooling == Pooling::GeM) gem_p_ = register_parameter("gem_p", torch::full({1}, gem_p));
-  bnneck_ = register_module("bnneck", nn::BatchNorm1d(channels));
+  bnneck_ = register_module("bnneck", BatchNorm(channels));
   // BNNeck: scale learnable, shift fixed at zero (BoT): keeps the normalised feature
   // centred so the classifier's hyperplanes pass through the origin.
   torch::NoGradGuard no_grad;

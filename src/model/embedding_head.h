@@ -4,7 +4,7 @@
 // normalised feature; at test time either feature can be the embedding.
 #pragma once
 
-#include <torch/nn/modules/batchnorm.h>
+#include "model/batch_norm.h"
 #include <torch/nn/modules/linear.h>
 
 #include <torch/nn/module.h>
@@ -41,7 +41,7 @@ class EmbeddingHeadImpl : public torch::nn::Module {
   NeckFeature neck_feature_;
   ClassifierKind classifier_kind_;
   torch::Tensor gem_p_;  // learnable GeM exponent
-  torch::nn::BatchNorm1d bnneck_{nullptr};
+  BatchNorm bnneck_{nullptr};
   torch::nn::Linear classifier_{nullptr};
 };
 TORCH_MODULE(EmbeddingHead);

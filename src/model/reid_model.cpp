@@ -24,6 +24,11 @@ torch::Tensor ReidModelImpl::embed(const torch::Tensor& images) { return head_->
 
 std::vector<torch::Tensor> ReidModelImpl::head_parameters() const { return head_->parameters(); }
 
+void ReidModelImpl::synchronize_batch_norm(ProcessGroup* group) {
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto* bn = m->as<BatchNormImpl>()) bn->synchronize_over(group);
+}
+
 void ReidModelImpl::freeze_stages(int n) {
   if (n < 0 || n > backbone_->num_stages()) throw ConfigError("cannot freeze " + std::to_string(n) + " stages");
   for (int s = 0; s < backbone_->num_stages(); ++s)

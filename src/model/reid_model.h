@@ -31,6 +31,9 @@ class ReidModelImpl : public torch::nn::Module {
   int frozen_stages() const { return frozen_; }
   // Keeps frozen stages' normalisation layers in eval mode whenever the model trains.
   void train(bool on = true) override;
+  // Every BatchNorm takes its training statistics over the ranks of `group` (nullptr:
+  // per process again). The group must outlive the model's use of it.
+  void synchronize_batch_norm(class ProcessGroup* group);
 
  private:
   std::shared_ptr<Backbone> backbone_;

@@ -9,7 +9,7 @@ namespace nn = torch::nn;
 
 IBNImpl::IBNImpl(int64_t planes) : half_(planes / 2) {
   in_ = register_module("IN", nn::InstanceNorm2d(nn::InstanceNorm2dOptions(half_).affine(true)));
-  bn_ = register_module("BN", nn::BatchNorm2d(planes - half_));
+  bn_ = register_module("BN", BatchNorm(planes - half_));
 }
 
 torch::Tensor IBNImpl::forward(torch::Tensor x) {
@@ -33,19 +33,19 @@ class BlockImpl : public nn::Module {
       conv1_ = register_module("conv1", conv(in, planes, 1));
       norm1_ = make_norm1(planes, ibn);
       conv2_ = register_module("conv2", conv(planes, planes, 3, stride));
-      bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+      bn2_ = register_module("bn2", BatchNorm(planes));
       conv3_ = register_module("conv3", conv(planes, planes * expansion, 1));
-      bn3_ = register_module("bn3", nn::BatchNorm2d(planes * expansion));
+      bn3_ = register_module("bn3", BatchNorm(planes * expansion));
     } else {
       conv1_ = register_module("conv1", conv(in, planes, 3, stride));
       norm1_ = make_norm1(planes, ibn);
       conv2_ = register_module("conv2", conv(planes, planes, 3));
-      bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+      bn2_ = register_module("bn2", BatchNorm(planes));
     }
     if (needs_downsample) {
       downsample_ = register_module(
           "downsample", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, planes * expansion, 1).stride(stride).bias(false)),
-                                       nn::BatchNorm2d(planes * expansion)));
+                                       BatchNorm(planes * expansion)));
     }
   }
 
@@ -64,18 +64,18 @@ class BlockImpl : public nn::Module {
  private:
   std::shared_ptr<nn::Module> make_norm1(int64_t planes, bool ibn) {
     if (ibn) return register_module("bn1", IBN(planes));
-    return register_module("bn1", nn::BatchNorm2d(planes));
+    return register_module("bn1", BatchNorm(planes));
   }
 
   torch::Tensor norm1(const torch::Tensor& x) {
     if (auto ibn = std::dynamic_pointer_cast<IBNImpl>(norm1_)) return ibn->forward(x);
-    return std::dynamic_pointer_cast<nn::BatchNorm2dImpl>(norm1_)->forward(x);
+    return std::dynamic_pointer_cast<BatchNormImpl>(norm1_)->forward(x);
   }
 
   bool bottleneck_;
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
   std::shared_ptr<nn::Module> norm1_;
-  nn::BatchNorm2d bn2_{nullptr}, bn3_{nullptr};
+  BatchNorm bn2_{nullptr}, bn3_{nullptr};
   nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(Block);
@@ -85,7 +85,7 @@ TORCH_MODULE(Block);
 ResNet::ResNet(const ResNetSpec& spec, int last_stride) : spec_(spec) {
   if (spec.blocks.size() != 4) throw std::invalid_argument("ResNet needs 4 stages");
   conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
-  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  bn1_ = register_module("bn1", BatchNorm(64));
   maxpool_ = register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
   const int64_t planes[4] = {64, 128, 256, 512};
   const int64_t strides[4] = {1, 2, 2, last_stride};

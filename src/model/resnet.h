@@ -3,7 +3,7 @@
 // configurable last stride. Module names match torchvision / IBN-Net state dicts.
 #pragma once
 
-#include <torch/nn/modules/batchnorm.h>
+#include "model/batch_norm.h"
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/functional/instancenorm.h>  // must precede the module header in LibTorch 1.13
@@ -23,7 +23,7 @@ class IBNImpl : public torch::nn::Module {
  private:
   int64_t half_;
   torch::nn::InstanceNorm2d in_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm bn_{nullptr};
 };
 TORCH_MODULE(IBN);
 
@@ -47,7 +47,7 @@ class ResNet : public Backbone {
   int64_t in_planes_ = 64;
   int out_channels_ = 0;
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  BatchNorm bn1_{nullptr};
   torch::nn::MaxPool2d maxpool_{nullptr};
   std::vector<torch::nn::Sequential> layers_;
 };

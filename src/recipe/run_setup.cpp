@@ -6,6 +6,7 @@
 #include <torch/utils.h>
 
 #include "toonreid_schema.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/runtime.h"
@@ -67,6 +68,19 @@ RunSetup RunSetup::resuming(const std::filesystem::path& run_dir, const std::str
   });
 }
 
+void RunSetup::join_job() {
+  const auto env = dist_env_from_environment();
+  if (!env || group_) return;
+  group_ = ProcessGroup::connect(*env, dist_options(config_), config_.get_string("train.device") == "cuda");
+  if (!group_->is_main()) configure_logging(-1);  // rank 0 speaks for the job
+}
+
+bool RunSetup::is_main() const { return !group_ || group_->is_main(); }
+
+void RunSetup::finish_job() const {
+  if (group_) group_->finish();
+}
+
 Dataset RunSetup::open_data(const std::string& root) const {
   std::string path = root.empty() ? config_.get_string("data.root") : root;
   if (path.empty()) throw ConfigError(config_.describe("data.root") + ": no data set given (set data.root or pass --data)");
@@ -88,6 +102,16 @@ Dataset RunSetup::faces(const Dataset& data) const {
   run.workers = available_cores();  // one image per core (bench_face: faster than cores per image)
   run.progress = ProgressBar::terminal_attached();
   run.progress_label = "align faces";
+  if (group_) {
+    // Each rank aligns its share into the shared cache; then every image is a cache hit.
+    std::vector<ImageRecord> share;
+    for (std::size_t i = static_cast<std::size_t>(group_->rank()); i < data.size(); i += static_cast<std::size_t>(group_->size()))
+      share.push_back(data[i]);
+    run.progress = run.progress && group_->is_main();
+    align_with_cache(Dataset(std::move(share), data.origin()), aligner, config_.get_string("face.cache_dir"), run);
+    group_->barrier();
+    run.progress = false;
+  }
   return align_with_cache(data, aligner, config_.get_string("face.cache_dir"), run);
 }
 
@@ -107,6 +131,8 @@ RunSetup::EvalModel RunSetup::eval_model(const std::string& weights) const {
 torch::Tensor RunSetup::features(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const {
   ExtractOptions o = extract_options(config_);
   o.device = model->parameters().empty() ? torch::Device(torch::kCPU) : model->parameters().front().device();
+  o.group = group_.get();
+  progress = progress && is_main();
   auto extract = [&](const Dataset& d, const char* label) {
     ProgressBar bar(d.size(), label, progress);
     return extract_features(model, d, make_transforms(model_config, false), o,
@@ -119,6 +145,7 @@ torch::Tensor RunSetup::features(ReidModel& model, const Config& model_config, c
   std::vector<ImageRecord> originals = data.records();
   for (auto& r : originals) r.path = r.source_path();
   const torch::Tensor images = extract(Dataset(std::move(originals), data.origin()), "extract whole");
+  if (!is_main()) return torch::Tensor();
   return combine_views({chips, images}, whole == "concat" ? ViewCombination::Concat : ViewCombination::Average);
 }
 
@@ -159,6 +186,7 @@ SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::str
     auto m = eval_model(weights);
     r.model = weights.empty() ? "pretrained initialisation (" + config_.get_string("model.backbone") + ")" : weights;
     r.features = features(m.model, *m.model_config, r.data, progress);
+    if (!r.features.defined()) return r;  // a data-parallel rank other than 0: rank 0 ranks
   }
   if (args.query_split.empty()) {
     r.directions = retrieve(r.features, r.data);
@@ -170,7 +198,9 @@ SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::str
 }
 
 CrossDomainReport RunSetup::evaluate(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const {
-  return summarise(retrieve(features(model, model_config, data, progress), data));
+  const torch::Tensor f = features(model, model_config, data, progress);
+  if (!f.defined()) return {};  // a data-parallel rank other than 0
+  return summarise(retrieve(f, data));
 }
 
 }  // namespace toonreid

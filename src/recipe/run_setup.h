@@ -19,6 +19,8 @@
 
 namespace toonreid {
 
+class ProcessGroup;
+
 // Which images to rank and with what: empty fields take the config's defaults.
 struct SplitRequest {
   std::string data;      // data set folder or manifest (default: data.root)
@@ -46,6 +48,16 @@ class RunSetup {
                            const std::vector<std::string>& overrides);
   const Config& config() const { return config_; }
   const ConfigSchema& schema() const { return *schema_; }
+
+  // Joins the data-parallel job the environment describes (toonreid launch, torchrun:
+  // WORLD_SIZE > 1), if any. Then faces() and features() split their work among the
+  // ranks (features() returns the whole matrix on rank 0, an undefined tensor elsewhere)
+  // and training runs data-parallel.
+  void join_job();
+  const std::shared_ptr<ProcessGroup>& process_group() const { return group_; }
+  bool is_main() const;
+  // A clean end of a data-parallel job (every rank waits for the others); no-op alone.
+  void finish_job() const;
 
   // Opens `root`, or data.root when empty; logs the loader's warnings.
   Dataset open_data(const std::string& root) const;
@@ -81,6 +93,7 @@ class RunSetup {
   RunSetup(std::unique_ptr<ConfigSchema> schema, const std::function<Config(const ConfigSchema&)>& load);
   std::unique_ptr<ConfigSchema> schema_;
   Config config_;
+  std::shared_ptr<ProcessGroup> group_;
 };
 
 }  // namespace toonreid

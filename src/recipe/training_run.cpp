@@ -17,12 +17,16 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   Dataset data = run.open_data("");
   Dataset train = run.faces(training_data(data, config));
 
-  Trainer trainer(config, train, out);
-  auto log = std::make_unique<JsonLogHook>(out / "train_log.jsonl");
-  JsonLogHook* log_ptr = log.get();
-  trainer.add_hook(std::make_unique<ProgressHook>(progress));
-  trainer.add_hook(std::move(log));
-  trainer.add_hook(std::make_unique<CheckpointHook>());
+  Trainer trainer(config, train, out, run.process_group());
+  // Rank 0 alone logs and writes checkpoints.
+  JsonLogHook* log_ptr = nullptr;
+  if (run.is_main()) {
+    auto log = std::make_unique<JsonLogHook>(out / "train_log.jsonl");
+    log_ptr = log.get();
+    trainer.add_hook(std::make_unique<ProgressHook>(progress));
+    trainer.add_hook(std::move(log));
+    trainer.add_hook(std::make_unique<CheckpointHook>());
+  }
   // Evaluation during training (and best.pt) uses the validation identities when some
   // are held out, else the test split.
   const std::string test_split = config.get_string("data.test_split");
@@ -39,6 +43,7 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
     trainer.add_hook(std::make_unique<EvalHook>(
         [&run, faces, progress, during_name](ReidModel& model) {
           CrossDomainReport report = run.evaluate(model, run.config(), faces, progress);
+          if (!run.is_main()) return nlohmann::json();
           std::cerr << during_name << ":\n" << format_table(report);
           nlohmann::json j = to_json(report);
           j["score"] = 0.5 * (report.c2p.mAP + report.p2c.mAP);

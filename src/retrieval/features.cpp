@@ -5,6 +5,7 @@
 #include <torch/utils.h>
 
 #include "core/config.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "data/loader.h"
 #include "data/sampler.h"
@@ -50,7 +51,15 @@ torch::Tensor extract_features(ReidModel& model, const Dataset& data, const Tran
   model->eval();
   torch::NoGradGuard no_grad;
   BatchLoader loader(data, std::vector<int>(data.size(), -1), TransformPipeline(pipeline), {o.workers, 2 * std::max(1, o.workers), 0});
-  loader.start_epoch(SequentialSampler(data.size(), static_cast<std::size_t>(o.batch_size)).epoch(0), 0);
+  std::vector<BatchIndices> batches = SequentialSampler(data.size(), static_cast<std::size_t>(o.batch_size)).epoch(0);
+  if (o.group) {
+    // This rank's contiguous run of whole batches.
+    const std::size_t n = batches.size(), r = static_cast<std::size_t>(o.group->rank()),
+                      w = static_cast<std::size_t>(o.group->size());
+    batches = std::vector<BatchIndices>(batches.begin() + static_cast<std::ptrdiff_t>(n * r / w),
+                                        batches.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / w));
+  }
+  loader.start_epoch(std::move(batches), 0);
   std::vector<torch::Tensor> parts;
   std::size_t done = 0;
   while (auto batch = loader.next()) {
@@ -64,8 +73,9 @@ torch::Tensor extract_features(ReidModel& model, const Dataset& data, const Tran
     if (progress) progress(done);
   }
   model->train(was_training);
-  if (parts.empty()) return torch::zeros({0, 0});
-  return torch::cat(parts);
+  torch::Tensor local = parts.empty() ? torch::zeros({0, 0}) : torch::cat(parts);
+  if (o.group) return o.group->gather_rows(local, 0);
+  return local;
 }
 
 }  // namespace toonreid

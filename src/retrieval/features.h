@@ -22,6 +22,10 @@ struct ExtractOptions {
   bool flip = true;       // average with the flipped image's embedding
   bool normalize = true;  // L2-normalise the result
   torch::Device device = torch::kCPU;
+  // A data-parallel job: each rank embeds a contiguous run of whole batches and rank 0
+  // gathers them (the same batches as one process, so the same values bit for bit);
+  // the other ranks get an undefined tensor.
+  class ProcessGroup* group = nullptr;
 };
 
 void add_test_options(ConfigSchema& schema);
@@ -34,6 +38,7 @@ enum class ViewCombination { Average, Concat };
 torch::Tensor combine_views(const std::vector<torch::Tensor>& views, ViewCombination how);
 
 // [N, D] float features on the CPU, row i for record i. `progress(done)` after each batch.
+// With options.group: see ExtractOptions::group.
 torch::Tensor extract_features(ReidModel& model, const Dataset& data, const TransformPipeline& pipeline,
                                const ExtractOptions& options,
                                const std::function<void(std::size_t)>& progress = {});

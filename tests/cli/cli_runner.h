@@ -14,8 +14,9 @@ struct CliResult {
   std::string out;  // stdout and stderr together
 };
 
-inline CliResult run_cli(const std::string& args) {
-  std::string cmd = std::string(TOONREID_CLI_PATH) + " " + args + " 2>&1";
+// run_cli with environment variables set for the one command ("NAME=value ...").
+inline CliResult run_cli_env(const std::string& env, const std::string& args) {
+  std::string cmd = "env " + env + " " + std::string(TOONREID_CLI_PATH) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   CliResult r{-1, {}};
   if (!pipe) return r;
@@ -25,6 +26,8 @@ inline CliResult run_cli(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+inline CliResult run_cli(const std::string& args) { return run_cli_env("", args); }
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -150,5 +150,26 @@ TEST(Sampler, BuiltFromConfig) {
   }
 }
 
+TEST(ShardedBatchSampler, RanksTogetherSeeExactlyTheGlobalBatchesAsWholeIdentities) {
+  Toy t = make_toy(20);
+  const auto global = CrossDomainPKSampler(t.labels, t.domains, 4, 4, 9).epoch(2);
+  std::vector<std::vector<BatchIndices>> shares;
+  for (int r = 0; r < 2; ++r)
+    shares.push_back(ShardedBatchSampler(std::make_unique<CrossDomainPKSampler>(t.labels, t.domains, 4, 4, 9), r, 2)
+                         .epoch(2));
+  ASSERT_EQ(shares[0].size(), global.size());
+  for (std::size_t b = 0; b < global.size(); ++b) {
+    BatchIndices joined = shares[0][b];
+    joined.insert(joined.end(), shares[1][b].begin(), shares[1][b].end());
+    EXPECT_EQ(joined, global[b]) << "batch " << b;
+  }
+  expect_pk_batches(shares[1], t.labels, 2, 4);  // P/N whole identities per rank
+  ShardedBatchSampler second(std::make_unique<PKSampler>(t.labels, 4, 4, 9), 1, 2);
+  EXPECT_EQ(second.first_slot(16), 8u);
+  // A batch that does not divide among the ranks is refused by name.
+  ShardedBatchSampler thirds(std::make_unique<PKSampler>(t.labels, 4, 4, 9), 0, 3);
+  EXPECT_THROW(thirds.epoch(0), ConfigError);
+}
+
 }  // namespace
 }  // namespace toonreid
