@@ -45,7 +45,8 @@ void JsonLogHook::write(const nlohmann::json& record) { out_ << record.dump() <<
 
 void JsonLogHook::after_iteration(Trainer&, const IterationStats& s) {
   nlohmann::json r = {{"type", "iter"}, {"epoch", s.epoch + 1}, {"iter", s.iteration}, {"lr", s.lr},
-                      {"acc", s.accuracy}, {"img_per_s", s.images_per_second}};
+                      {"acc", s.accuracy}, {"img_per_s", s.images_per_second},
+                      {"step_s", s.seconds}, {"sync_wait_s", s.sync_wait_seconds}};
   for (const auto& [k, v] : s.losses) r["loss_" + k] = v;
   write(r);
 }

@@ -42,11 +42,15 @@ void add_train_options(ConfigSchema& schema) {
 
 namespace {
 
-torch::Device parse_device(const Config& config) {
+// `local_rank`: a data-parallel process uses the GPU of its local rank.
+torch::Device parse_device(const Config& config, int local_rank) {
   if (config.get_string("train.device") == "cuda") {
     if (!torch::cuda::is_available())
       throw ConfigError(config.describe("train.device") + ": CUDA is not available in this LibTorch build or machine");
-    return torch::Device(torch::kCUDA);
+    if (local_rank >= static_cast<int>(torch::cuda::device_count()))
+      throw ConfigError("LOCAL_RANK " + std::to_string(local_rank) + " has no GPU: this machine has " +
+                        std::to_string(torch::cuda::device_count()) + " (launch at most that many processes)");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
   }
   return torch::Device(torch::kCPU);
 }
@@ -80,7 +84,7 @@ Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir, 
       data_(std::move(train_data)),
       labels_(make_labels(data_)),
       output_dir_(std::move(output_dir)),
-      device_(parse_device(config)),
+      device_(parse_device(config, group ? group->env().local_rank : 0)),
       epochs_(static_cast<int>(config.get_int("solver.epochs"))),
       max_batches_(static_cast<int>(config.get_int("train.max_batches_per_epoch"))),
       clip_norm_(config.get_float("solver.clip_grad_norm")),
@@ -364,7 +368,13 @@ void Trainer::take_reference(std::map<std::string, torch::Tensor> reference) {
 
 void Trainer::train() {
   fs::create_directories(output_dir_);
-  if (group_) synchronise_start();
+  if (group_) {
+    synchronise_start();
+    // Hooks on the parameters as they are now: loading a checkpoint (resume) can give a
+    // parameter a new gradient accumulator, and the old one's hook would never fire.
+    averager_.reset();
+    rebuild_gradient_averager();
+  }
   if ((objective_.l2sp_weight > 0 || objective_.distill_weight > 0) && reference_.empty()) {
     std::map<std::string, torch::Tensor> reference;
     for (auto& item : model_->named_parameters())

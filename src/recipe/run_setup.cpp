@@ -39,7 +39,9 @@ RunSetup RunSetup::resuming(const std::filesystem::path& run_dir, const std::str
   if (!std::filesystem::exists(saved_file))
     throw ConfigError("--resume " + run_dir.string() + ": no config.yaml in it (not a toonreid training run folder)");
   // Settings that change where or how fast a run computes, never what it computes.
-  static const char* const kFree[] = {"run.threads", "run.output_dir", "loader.workers", "loader.prefetch", "face.cache_dir"};
+  static const char* const kFree[] = {"run.threads",    "run.output_dir",          "loader.workers",
+                                      "loader.prefetch", "face.cache_dir",          "dist.backend",
+                                      "dist.timeout_s",  "dist.rendezvous_timeout_s", "dist.bucket_mb"};
   auto is_free = [](const std::string& key) {
     return std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree);
   };

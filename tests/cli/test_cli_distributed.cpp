@@ -182,17 +182,17 @@ TEST_F(Distributed, ExtractionSharedByTwoProcessesEqualsOneProcessBitForBit) {
   EXPECT_EQ(eval1.out, eval2.out);
 }
 
-TEST_F(Distributed, SurvivorOfAKilledRankStopsWithinTheTimeoutNamingIt) {
+TEST_F(Distributed, SurvivorOfAKilledRankStopsWithinTheTimeoutNamingItAndTheJobResumes) {
   for (int victim : {1, 0}) {
     const int port = free_port();
     const fs::path out = dir_ / ("killed" + std::to_string(victim));
-    const auto args = train_args(out, {"solver.epochs=200", "train.max_batches_per_epoch=0", "dist.timeout_s=20"});
+    const auto args = train_args(out, {"solver.epochs=4", "train.max_batches_per_epoch=0", "dist.timeout_s=20"});
     pid_t pids[2];
     for (int r = 0; r < 2; ++r) pids[r] = start_rank(args, r, 2, port, dir_ / ("rank" + std::to_string(r) + ".log"));
-    // Killed once training runs (rank 0 has logged iterations).
+    // Rank 1 dies after the first checkpoint, rank 0 as soon as training runs.
+    const fs::path mark = victim == 1 ? out / "checkpoints" / "last.pt" : out / "train_log.jsonl";
     const auto deadline = Clock::now() + std::chrono::minutes(2);
-    while (read_text(out / "train_log.jsonl").find("\"iter\"") == std::string::npos && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (!fs::exists(mark) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     kill(pids[victim], SIGKILL);
     waitpid(pids[victim], nullptr, 0);
     const int survivor = 1 - victim;
@@ -202,7 +202,15 @@ TEST_F(Distributed, SurvivorOfAKilledRankStopsWithinTheTimeoutNamingIt) {
     EXPECT_EQ(code, 1) << log;
     EXPECT_LT(seconds, 20 + 5) << log;
     EXPECT_TRUE(contains(log, "rank " + std::to_string(victim) + " is gone")) << log;
-    // The job resumes from the last checkpoint when one was written (not required here).
+    if (victim == 1) {
+      ASSERT_FALSE(fs::exists(out / "model_final.pt")) << "the job ended before the kill";
+      // Both ranks resume from the last checkpoint and finish.
+      auto resumed = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- train --resume " +
+                             out.string() + " --quiet");
+      EXPECT_EQ(resumed.code, 0) << resumed.out;
+      EXPECT_TRUE(fs::exists(out / "model_final.pt")) << resumed.out;
+      EXPECT_TRUE(contains(read_text(out / "train_log.jsonl"), "\"epoch\":4")) << "no step of epoch 4 logged";
+    }
   }
 }
 
