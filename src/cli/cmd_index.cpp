@@ -91,9 +91,14 @@ void add_index_command(CLI::App& app, Context& ctx) {
   b->add_option("overrides", build->overrides, "Config overrides key.sub=value");
   b->callback([build, &ctx] {
     RunSetup run(build->config, build->overrides);
+    run.join_job();  // under toonreid launch / torchrun: the ranks share the embedding
     const Dataset images = chosen_images(build->images);
     const std::string weights = build->weights.empty() ? "" : fs::absolute(build->weights).string();
-    Embedder embedder(run.config(), weights);
+    Embedder embedder(run.config(), weights, run.process_group().get());
+    if (!run.is_main()) {  // rank 0 writes the index
+      enrol_share(embedder, images);
+      return run.finish_job();
+    }
     IndexOptions o;
     o.kind = parse_index_kind(build->kind);
     o.ivf_lists = build->ivf_lists, o.ivf_probe = build->ivf_probe, o.hnsw_m = build->hnsw_m;
@@ -105,6 +110,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
     std::printf("%s: %zu images of %lld identities (%s index, %lld-d, model %s)\n", build->out.c_str(), ids.size(),
                 static_cast<long long>(s.identities), index_kind_name(s.kind), static_cast<long long>(s.dim),
                 s.fingerprint.c_str());
+    run.finish_job();
   });
 
   struct AddArgs {

@@ -24,9 +24,11 @@ int main(int argc, char** argv) {
     const std::string name = subs.empty() ? "" : subs.front()->get_name();
     if (name != "config" && name != "data" && name != "synth" && name != "launch") ensure_fast_blas(argv);
     // Under toonreid launch / torchrun only these commands share their work among ranks.
-    if (name != "train" && name != "eval" && name != "extract" && name != "launch" && dist_env_from_environment())
+    const bool shares_work = name == "train" || name == "eval" || name == "extract" || name == "launch" ||
+                             (name == "index" && subs.front()->got_subcommand("build"));
+    if (!shares_work && dist_env_from_environment())
       throw Error("toonreid " + name + " runs in one process; in a data-parallel job (WORLD_SIZE > 1) use train, " +
-                  "eval or extract");
+                  "eval, extract or index build");
     keep_freed_memory();
     configure_logging(ctx.quiet ? -1 : ctx.verbosity > 0 ? 1 : 0);
     // Debian's LibTorch starts with one thread; commands that load a config apply run.threads.

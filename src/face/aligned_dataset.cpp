@@ -1,5 +1,7 @@
 #include "face/aligned_dataset.h"
 
+#include "core/distributed.h"
+
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
@@ -175,6 +177,20 @@ std::string AlignmentSummary::describe() const {
 std::string file_content_hash(const fs::path& file) {
   const std::vector<std::uint8_t> bytes = read_file(file);
   return fnv1a_hex(bytes.data(), bytes.size());
+}
+
+Dataset align_with_cache_shared(const Dataset& data, const FaceAligner& aligner, const fs::path& cache_dir,
+                                AlignRunOptions run, ProcessGroup* group) {
+  if (group) {
+    std::vector<ImageRecord> share;
+    for (std::size_t i = static_cast<std::size_t>(group->rank()); i < data.size(); i += static_cast<std::size_t>(group->size()))
+      share.push_back(data[i]);
+    run.progress = run.progress && group->is_main();
+    align_with_cache(Dataset(std::move(share), data.origin()), aligner, cache_dir, run);
+    group->barrier();
+    run.progress = false;  // cache hits only
+  }
+  return align_with_cache(data, aligner, cache_dir, run);
 }
 
 Dataset align_with_cache(const Dataset& data, const FaceAligner& aligner, const fs::path& cache_dir,

@@ -60,6 +60,12 @@ struct AlignRunOptions {
 Dataset align_with_cache(const Dataset& data, const FaceAligner& aligner, const std::filesystem::path& cache_dir,
                          const AlignRunOptions& run, AlignmentSummary* summary = nullptr);
 
+// align_with_cache split among the ranks of a data-parallel job: each rank aligns every
+// N-th image into the cache (which the ranks must share), all wait for each other, then
+// every rank reads the whole set from the cache. Plain align_with_cache without a group.
+Dataset align_with_cache_shared(const Dataset& data, const FaceAligner& aligner, const std::filesystem::path& cache_dir,
+                                AlignRunOptions run, class ProcessGroup* group);
+
 // toonreid align: an aligned copy of `data` (read from `source`, a WebCaricature root or
 // a CSV manifest) under `out`, in the same layout (splits/ copied; for a manifest, a new
 // manifest.csv), with alignment.csv. Images aligned by an earlier run with the same

@@ -104,17 +104,8 @@ Dataset RunSetup::faces(const Dataset& data) const {
   run.workers = available_cores();  // one image per core (bench_face: faster than cores per image)
   run.progress = ProgressBar::terminal_attached();
   run.progress_label = "align faces";
-  if (group_) {
-    // Each rank aligns its share into the shared cache; then every image is a cache hit.
-    std::vector<ImageRecord> share;
-    for (std::size_t i = static_cast<std::size_t>(group_->rank()); i < data.size(); i += static_cast<std::size_t>(group_->size()))
-      share.push_back(data[i]);
-    run.progress = run.progress && group_->is_main();
-    align_with_cache(Dataset(std::move(share), data.origin()), aligner, config_.get_string("face.cache_dir"), run);
-    group_->barrier();
-    run.progress = false;
-  }
-  return align_with_cache(data, aligner, config_.get_string("face.cache_dir"), run);
+  // In a data-parallel job each rank aligns a share into the shared cache.
+  return align_with_cache_shared(data, aligner, config_.get_string("face.cache_dir"), run, group_.get());
 }
 
 RunSetup::EvalModel RunSetup::eval_model(const std::string& weights) const {

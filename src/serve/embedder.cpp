@@ -41,7 +41,8 @@ std::string input_settings(const Config& model_config, const Config& config) {
 
 }  // namespace
 
-Embedder::Embedder(const Config& config, const std::string& weights) : config_(config) {
+Embedder::Embedder(const Config& config, const std::string& weights, ProcessGroup* group)
+    : config_(config), group_(group) {
   torch::NoGradGuard no_grad;
   if (weights.empty()) {
     torch::manual_seed(static_cast<uint64_t>(config.get_int("run.seed")));
@@ -81,10 +82,11 @@ torch::Tensor Embedder::embed(const Dataset& images, bool progress) {
     run.workers = available_cores();
     run.progress = progress;
     run.progress_label = "align faces";
-    data = align_with_cache(data, *aligner_, config_.get_string("face.cache_dir"), run);
+    data = align_with_cache_shared(data, *aligner_, config_.get_string("face.cache_dir"), run, group_);
   }
   ExtractOptions o = extract_options(config_);
   o.normalize = true;  // the index compares unit vectors
+  o.group = group_;
   return extract_features(model_, data, make_transforms(*model_config_, false), o);
 }
 

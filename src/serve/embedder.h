@@ -19,7 +19,9 @@ namespace toonreid {
 class Embedder {
  public:
   // `config`: merged config (test.*, input.*, face.*); `weights`: checkpoint or empty.
-  Embedder(const Config& config, const std::string& weights);
+  // `group`: a data-parallel job (index build): embed() shares each call's images among
+  // the ranks, returns them all on rank 0 and an undefined tensor elsewhere.
+  Embedder(const Config& config, const std::string& weights, class ProcessGroup* group = nullptr);
   ~Embedder();
 
   // [N, dim] L2-normalised embeddings of the records' images (aligned first with
@@ -37,6 +39,7 @@ class Embedder {
   std::unique_ptr<class FaceAligner> aligner_;  // with input.align: loaded once, not per request
   int64_t dim_ = 0;
   std::string fingerprint_;
+  ProcessGroup* group_ = nullptr;
 };
 
 }  // namespace toonreid

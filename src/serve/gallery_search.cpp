@@ -18,13 +18,27 @@ void check_same_model(const GalleryIndex& index, const Embedder& embedder) {
                 ": its embeddings would not be comparable. Use the index's own model or build a new index");
 }
 
+namespace {
+
+// The images of enrolment batch `start` (one committed change each).
+std::vector<ImageRecord> enrolment_batch(const Dataset& images, std::size_t start, std::size_t batch) {
+  const auto& records = images.records();
+  return std::vector<ImageRecord>(records.begin() + static_cast<std::ptrdiff_t>(start),
+                                  records.begin() + static_cast<std::ptrdiff_t>(std::min(records.size(), start + batch)));
+}
+
+}  // namespace
+
+void enrol_share(Embedder& embedder, const Dataset& images, std::size_t batch) {
+  for (std::size_t start = 0; start < images.size(); start += batch)
+    embedder.embed(Dataset(enrolment_batch(images, start, batch), images.origin()));
+}
+
 std::vector<int64_t> enrol(GalleryIndex& index, Embedder& embedder, const Dataset& images, bool progress, std::size_t batch) {
   check_same_model(index, embedder);
   std::vector<int64_t> ids;
-  const auto& records = images.records();
-  for (std::size_t start = 0; start < records.size(); start += batch) {
-    std::vector<ImageRecord> part(records.begin() + static_cast<std::ptrdiff_t>(start),
-                                  records.begin() + static_cast<std::ptrdiff_t>(std::min(records.size(), start + batch)));
+  for (std::size_t start = 0; start < images.size(); start += batch) {
+    std::vector<ImageRecord> part = enrolment_batch(images, start, batch);
     std::vector<GalleryItem> items;
     for (const auto& r : part)
       items.push_back({0, r.identity, domain_name(r.domain), std::filesystem::absolute(r.source_path()).string(),

@@ -21,6 +21,10 @@ void check_same_model(const GalleryIndex& index, const Embedder& embedder);
 std::vector<int64_t> enrol(GalleryIndex& index, Embedder& embedder, const Dataset& images, bool progress = false,
                            std::size_t batch = 4096);
 
+// A data-parallel rank other than 0 during `index build`: embeds its shares of the same
+// batches enrol() embeds on rank 0, which writes the index (`embedder` has the group).
+void enrol_share(Embedder& embedder, const Dataset& images, std::size_t batch = 4096);
+
 struct SearchOptions {
   int64_t top_k = 10;
   bool by_identity = true;    // best image per identity; false: images

@@ -19,6 +19,7 @@
 #include "data/synth/synth_dataset.h"
 #include "model/model_checkpoint.h"
 #include "retrieval/matrix_io.h"
+#include "serve/gallery_index.h"
 #include "test_util.h"
 #include "toonreid_schema.h"
 
@@ -175,11 +176,38 @@ TEST_F(Distributed, ExtractionSharedByTwoProcessesEqualsOneProcessBitForBit) {
   ASSERT_FALSE(a.empty());
   EXPECT_TRUE(a == b) << "features differ";
   EXPECT_EQ(read_text(dir_ / "x1" / "records.csv"), read_text(dir_ / "x2" / "records.csv"));
+  // With face alignment: the ranks align shares into the cache, then embed as before.
+  auto aligned = [&](const std::string& name) {
+    return " input.align=true face.cache_dir=" + (dir_ / (name + "_cache")).string() + " --out " + (dir_ / name).string();
+  };
+  auto single_aligned = run_cli("extract " + common + aligned("a1"));
+  ASSERT_EQ(single_aligned.code, 0) << single_aligned.out;
+  auto pair_aligned = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- extract " +
+                              common + aligned("a2"));
+  ASSERT_EQ(pair_aligned.code, 0) << pair_aligned.out;
+  EXPECT_TRUE(read_text(dir_ / "a1" / "features.npy") == read_text(dir_ / "a2" / "features.npy"));
   // eval under launch prints one table (rank 0's), with the same figures as alone.
   auto eval1 = run_cli("eval " + common);
   auto eval2 = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- eval " + common);
   ASSERT_EQ(eval2.code, 0) << eval2.out;
   EXPECT_EQ(eval1.out, eval2.out);
+}
+
+TEST_F(Distributed, IndexBuiltByTwoProcessesHoldsOneProcesssVectors) {
+  const std::string common = "index build --config " + testing::source_dir() + "/configs/tiny.yaml --data " +
+                             (dir_ / "toons").string() + " test.batch_size=5 run.threads=1 loader.workers=0 --quiet";
+  auto single = run_cli(common + " --out " + (dir_ / "i1").string());
+  ASSERT_EQ(single.code, 0) << single.out;
+  auto pair = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- " + common + " --out " +
+                      (dir_ / "i2").string());
+  ASSERT_EQ(pair.code, 0) << pair.out;
+  GalleryIndex a(dir_ / "i1"), b(dir_ / "i2");
+  ASSERT_EQ(a.stats().items, 48);
+  ASSERT_EQ(b.stats().items, a.stats().items);
+  std::vector<int64_t> ids;
+  for (int64_t i = 1; i <= a.stats().items; ++i) ids.push_back(i);
+  EXPECT_TRUE(torch::equal(a.vectors(ids), b.vectors(ids)));
+  EXPECT_TRUE(b.verify().empty());
 }
 
 TEST_F(Distributed, SurvivorOfAKilledRankStopsWithinTheTimeoutNamingItAndTheJobResumes) {
