@@ -7,6 +7,10 @@
 #include <random>
 #include <string>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <opencv2/core.hpp>
 
 namespace toonreid::testing {
@@ -48,6 +52,19 @@ inline cv::Mat test_pattern(int w, int h, int seed = 0) {
 }
 
 inline std::string source_dir() { return TOONREID_SOURCE_DIR; }
+
+// A localhost TCP port nobody listens on now (the kernel's pick for port 0).
+inline int free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
 
 // The whole content of a file ("" when it cannot be read).
 inline std::string read_text(const std::filesystem::path& p) {

@@ -3,16 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "cli/cli_runner.h"
@@ -29,21 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using testing::contains;
+using testing::read_text;
 using testing::run_cli;
 
-// A port nobody listens on now (the kernel's choice for a socket bound to port 0).
-int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
 
 std::string join(const std::vector<std::string>& parts) {
   std::string s;
@@ -51,12 +36,6 @@ std::string join(const std::vector<std::string>& parts) {
   return s;
 }
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // One rank started by hand with torchrun's variables; output to `log`.
 pid_t start_rank(const std::vector<std::string>& args, int rank, int world, int port, const fs::path& log) {
@@ -132,7 +111,7 @@ class Distributed : public ::testing::Test {
     const fs::path one = dir_ / (name + "_1"), two = dir_ / (name + "_2");
     auto single = run_cli(join(train_args(one, extra)));
     EXPECT_EQ(single.code, 0) << single.out;
-    auto pair = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- " +
+    auto pair = run_cli(launch_two() +
                         join(train_args(two, extra)));
     EXPECT_EQ(pair.code, 0) << pair.out;
     EXPECT_TRUE(fs::exists(two / "model_final.pt")) << pair.out;
@@ -141,6 +120,8 @@ class Distributed : public ::testing::Test {
     std::cerr << name << ": max |w(1 process) - w(2 processes)| = " << diff << "\n";
     return diff;
   }
+  // `toonreid launch` of two local processes on a free port; the command follows.
+  static std::string launch_two() { return "launch --nproc 2 --master-port " + std::to_string(testing::free_port()) + " -- "; }
   testing::TempDir dir_;
 };
 
@@ -169,7 +150,7 @@ TEST_F(Distributed, ExtractionSharedByTwoProcessesEqualsOneProcessBitForBit) {
                              (dir_ / "toons").string() + " test.batch_size=5 run.threads=1 loader.workers=0 --quiet";
   auto single = run_cli("extract " + common + " --out " + (dir_ / "x1").string());
   ASSERT_EQ(single.code, 0) << single.out;
-  auto pair = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- extract " + common +
+  auto pair = run_cli(launch_two() + "extract " + common +
                       " --out " + (dir_ / "x2").string());
   ASSERT_EQ(pair.code, 0) << pair.out;
   const std::string a = read_text(dir_ / "x1" / "features.npy"), b = read_text(dir_ / "x2" / "features.npy");
@@ -182,13 +163,13 @@ TEST_F(Distributed, ExtractionSharedByTwoProcessesEqualsOneProcessBitForBit) {
   };
   auto single_aligned = run_cli("extract " + common + aligned("a1"));
   ASSERT_EQ(single_aligned.code, 0) << single_aligned.out;
-  auto pair_aligned = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- extract " +
+  auto pair_aligned = run_cli(launch_two() + "extract " +
                               common + aligned("a2"));
   ASSERT_EQ(pair_aligned.code, 0) << pair_aligned.out;
   EXPECT_TRUE(read_text(dir_ / "a1" / "features.npy") == read_text(dir_ / "a2" / "features.npy"));
   // eval under launch prints one table (rank 0's), with the same figures as alone.
   auto eval1 = run_cli("eval " + common);
-  auto eval2 = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- eval " + common);
+  auto eval2 = run_cli(launch_two() + "eval " + common);
   ASSERT_EQ(eval2.code, 0) << eval2.out;
   EXPECT_EQ(eval1.out, eval2.out);
 }
@@ -198,7 +179,7 @@ TEST_F(Distributed, IndexBuiltByTwoProcessesHoldsOneProcesssVectors) {
                              (dir_ / "toons").string() + " test.batch_size=5 run.threads=1 loader.workers=0 --quiet";
   auto single = run_cli(common + " --out " + (dir_ / "i1").string());
   ASSERT_EQ(single.code, 0) << single.out;
-  auto pair = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- " + common + " --out " +
+  auto pair = run_cli(launch_two() + common + " --out " +
                       (dir_ / "i2").string());
   ASSERT_EQ(pair.code, 0) << pair.out;
   GalleryIndex a(dir_ / "i1"), b(dir_ / "i2");
@@ -212,7 +193,7 @@ TEST_F(Distributed, IndexBuiltByTwoProcessesHoldsOneProcesssVectors) {
 
 TEST_F(Distributed, SurvivorOfAKilledRankStopsWithinTheTimeoutNamingItAndTheJobResumes) {
   for (int victim : {1, 0}) {
-    const int port = free_port();
+    const int port = testing::free_port();
     const fs::path out = dir_ / ("killed" + std::to_string(victim));
     const auto args = train_args(out, {"solver.epochs=4", "train.max_batches_per_epoch=0", "dist.timeout_s=20"});
     pid_t pids[2];
@@ -233,7 +214,7 @@ TEST_F(Distributed, SurvivorOfAKilledRankStopsWithinTheTimeoutNamingItAndTheJobR
     if (victim == 1) {
       ASSERT_FALSE(fs::exists(out / "model_final.pt")) << "the job ended before the kill";
       // Both ranks resume from the last checkpoint and finish.
-      auto resumed = run_cli("launch --nproc 2 --master-port " + std::to_string(free_port()) + " -- train --resume " +
+      auto resumed = run_cli(launch_two() + "train --resume " +
                              out.string() + " --quiet");
       EXPECT_EQ(resumed.code, 0) << resumed.out;
       EXPECT_TRUE(fs::exists(out / "model_final.pt")) << resumed.out;
@@ -243,7 +224,7 @@ TEST_F(Distributed, SurvivorOfAKilledRankStopsWithinTheTimeoutNamingItAndTheJobR
 }
 
 TEST_F(Distributed, RendezvousThatCannotCompleteEndsWithinItsTimeout) {
-  const int port = free_port();
+  const int port = testing::free_port();
   const auto args = train_args(dir_ / "alone", {"dist.rendezvous_timeout_s=3"});
   // Rank 0 alone: rank 1 never comes.
   double seconds = 0;
@@ -263,7 +244,7 @@ TEST_F(Distributed, RendezvousThatCannotCompleteEndsWithinItsTimeout) {
 TEST_F(Distributed, LaunchStopsTheOthersAndReturnsTheFirstFailuresCode) {
   const fs::path out = dir_ / "launched";
   const std::string cmd = std::string(TOONREID_CLI_PATH) + " launch --nproc 2 --grace 5 --master-port " +
-                          std::to_string(free_port()) + " -- " +
+                          std::to_string(testing::free_port()) + " -- " +
                           join(train_args(out, {"solver.epochs=200", "train.max_batches_per_epoch=0"})) +
                           " > " + (dir_ / "launch.log").string() + " 2>&1";
   const pid_t launcher = fork();
