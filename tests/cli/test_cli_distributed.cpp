@@ -241,12 +241,12 @@ TEST_F(Distributed, RendezvousThatCannotCompleteEndsWithinItsTimeout) {
   EXPECT_TRUE(contains(log, "rendezvous store at 127.0.0.1:" + std::to_string(port) + " could not be reached")) << log;
 }
 
-TEST_F(Distributed, LaunchStopsTheOthersAndReturnsTheFirstFailuresCode) {
-  const fs::path out = dir_ / "launched";
+// `toonreid launch` of a long training, its output in `log`; returns once training runs,
+// with the launcher's pid and its children's (rank 0 first).
+std::pair<pid_t, std::vector<pid_t>> start_launch(const std::vector<std::string>& train, const fs::path& out,
+                                                  const fs::path& log) {
   const std::string cmd = std::string(TOONREID_CLI_PATH) + " launch --nproc 2 --grace 5 --master-port " +
-                          std::to_string(testing::free_port()) + " -- " +
-                          join(train_args(out, {"solver.epochs=200", "train.max_batches_per_epoch=0"})) +
-                          " > " + (dir_ / "launch.log").string() + " 2>&1";
+                          std::to_string(testing::free_port()) + " -- " + join(train) + " > " + log.string() + " 2>&1";
   const pid_t launcher = fork();
   if (launcher == 0) {
     execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
@@ -255,10 +255,16 @@ TEST_F(Distributed, LaunchStopsTheOthersAndReturnsTheFirstFailuresCode) {
   const auto deadline = Clock::now() + std::chrono::minutes(2);
   while (read_text(out / "train_log.jsonl").find("\"iter\"") == std::string::npos && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  // The launcher's children; kill rank 1 (the second started).
   std::vector<pid_t> children;
   std::ifstream list("/proc/" + std::to_string(launcher) + "/task/" + std::to_string(launcher) + "/children");
   for (pid_t p; list >> p;) children.push_back(p);
+  return {launcher, children};
+}
+
+TEST_F(Distributed, LaunchStopsTheOthersAndReturnsTheFirstFailuresCode) {
+  const fs::path out = dir_ / "launched";
+  const auto [launcher, children] =
+      start_launch(train_args(out, {"solver.epochs=200", "train.max_batches_per_epoch=0"}), out, dir_ / "launch.log");
   ASSERT_EQ(children.size(), 2u) << read_text(dir_ / "launch.log");
   kill(children[1], SIGKILL);
   const int code = wait_exit(launcher, std::chrono::seconds(60));
@@ -266,6 +272,19 @@ TEST_F(Distributed, LaunchStopsTheOthersAndReturnsTheFirstFailuresCode) {
   EXPECT_EQ(code, 128 + SIGKILL) << log;
   EXPECT_TRUE(contains(log, "launch: rank 1 (pid " + std::to_string(children[1]) + ") was killed by signal 9")) << log;
   EXPECT_NE(kill(children[0], 0), 0) << "rank 0 still runs";
+}
+
+TEST_F(Distributed, LaunchPassesSignalsOnToItsProcesses) {
+  const fs::path out = dir_ / "interrupted";
+  const auto [launcher, children] =
+      start_launch(train_args(out, {"solver.epochs=200", "train.max_batches_per_epoch=0"}), out, dir_ / "launch.log");
+  ASSERT_EQ(children.size(), 2u) << read_text(dir_ / "launch.log");
+  kill(launcher, SIGTERM);
+  const int code = wait_exit(launcher, std::chrono::seconds(60));
+  const std::string log = read_text(dir_ / "launch.log");
+  EXPECT_EQ(code, 128 + SIGTERM) << log;
+  EXPECT_TRUE(contains(log, "launch: Terminated: passed on to 2 process(es)")) << log;
+  for (pid_t child : children) EXPECT_NE(kill(child, 0), 0) << "a rank still runs";
 }
 
 TEST(DistributedCli, BadEnvironmentAndUnsupportedCommandsAreRefusedByName) {
