@@ -71,7 +71,7 @@ void add_extract_command(CLI::App& app, Context& ctx) {
   cmd->callback([args, &ctx] {
     RunSetup run(args->model.config, args->model.overrides);
     run.join_job();  // under toonreid launch / torchrun: the ranks share the extraction
-    const Dataset data = run.faces(run.split_data(args->model));
+    const Dataset data = run.faces(run.split_data(args->model), ctx.show_progress());
     auto m = run.eval_model(args->model.weights);
     const torch::Tensor features = run.features(m.model, *m.model_config, data, ctx.show_progress());
     if (run.is_main()) {

@@ -96,13 +96,13 @@ Dataset RunSetup::select_split(const Dataset& all, const std::string& name) cons
   return validation_data(all, config_);
 }
 
-Dataset RunSetup::faces(const Dataset& data) const {
+Dataset RunSetup::faces(const Dataset& data, bool progress) const {
   if (!config_.get_bool("input.align")) return data;
   // Faces first: every image becomes its aligned chip, cached on disk.
   FaceAligner aligner(face_options(config_));
   AlignRunOptions run;
   run.workers = available_cores();  // one image per core (bench_face: faster than cores per image)
-  run.progress = ProgressBar::terminal_attached();
+  run.progress = progress && ProgressBar::terminal_attached();
   run.progress_label = "align faces";
   // In a data-parallel job each rank aligns a share into the shared cache.
   return align_with_cache_shared(data, aligner, config_.get_string("face.cache_dir"), run, group_.get());
@@ -168,7 +168,7 @@ SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::str
   SplitRetrieval r;
   r.data = split_data(args);
   // Saved features stand for the images as they were extracted: nothing to align.
-  if (args.features.empty()) r.data = faces(r.data);
+  if (args.features.empty()) r.data = faces(r.data, progress);
   if (!args.features.empty()) {
     r.features = read_matrix(args.features).to(torch::kFloat);
     if (r.features.dim() != 2 || r.features.size(0) != static_cast<int64_t>(r.data.size()))

@@ -66,7 +66,8 @@ class RunSetup {
   Dataset select_split(const Dataset& all, const std::string& name) const;
   // With input.align: the same records reading aligned face chips (cached on disk;
   // record.original keeps each image's own path). Unchanged otherwise.
-  Dataset faces(const Dataset& data) const;
+  // `progress`: a progress bar while aligning (when a terminal is attached).
+  Dataset faces(const Dataset& data, bool progress) const;
 
   // The model to evaluate: the checkpoint's (with its own input settings), or the
   // config's pretrained initialisation when `weights` is empty (zero-shot).

@@ -15,7 +15,7 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
                                    bool progress) {
   const Config& config = run.config();
   Dataset data = run.open_data("");
-  Dataset train = run.faces(training_data(data, config));
+  Dataset train = run.faces(training_data(data, config), progress);
 
   Trainer trainer(config, train, out, run.process_group());
   // Rank 0 alone logs and writes checkpoints.
@@ -39,7 +39,7 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   }
   if (config.get_bool("train.eval") && !during.empty()) {
     spdlog::info("evaluation during training on the {} ({} images)", during_name, during.size());
-    Dataset faces = run.faces(during);
+    Dataset faces = run.faces(during, progress);
     trainer.add_hook(std::make_unique<EvalHook>(
         [&run, faces, progress, during_name](ReidModel& model) {
           CrossDomainReport report = run.evaluate(model, run.config(), faces, progress);
