@@ -19,7 +19,6 @@
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -48,13 +47,29 @@ std::string join_ranks(const std::vector<int>& ranks) {
 std::string heartbeat_key(int rank) { return "toonreid/heartbeat/" + std::to_string(rank); }
 std::string joined_key(int rank) { return "toonreid/joined/" + std::to_string(rank); }
 
-c10::intrusive_ptr<c10d::TCPStore> store_client(const DistEnv& env, milliseconds timeout) {
+// A connection to rank 0's store (`host`: rank 0 itself, serving it).
+c10::intrusive_ptr<c10d::TCPStore> open_store(const DistEnv& env, milliseconds timeout, bool host = false) {
   c10d::TCPStoreOptions o;
   o.port = static_cast<std::uint16_t>(env.master_port);
-  o.isServer = false;
+  o.isServer = host;
   o.waitWorkers = false;
   o.timeout = timeout;
   return c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+}
+
+// The tensors as one flat buffer (one collective for all), and back.
+at::Tensor flatten(const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Tensor> parts;
+  for (const auto& t : tensors) parts.push_back(t.detach().reshape({-1}));
+  return at::cat(parts);
+}
+
+void unflatten_into(const at::Tensor& flat, std::vector<at::Tensor>& tensors) {
+  int64_t offset = 0;
+  for (auto& t : tensors) {
+    t.detach().copy_(flat.narrow(0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
 }
 
 }  // namespace
@@ -89,7 +104,6 @@ struct ProcessGroup::Impl {
   DistEnv env;
   DistOptions options;
   bool cuda = false;
-  std::string backend_name;
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
 
@@ -100,7 +114,7 @@ struct ProcessGroup::Impl {
   bool stopping = false;
 
   void start_heartbeat() {
-    auto client = store_client(env, milliseconds(5000));
+    auto client = open_store(env, milliseconds(5000));
     client->add(heartbeat_key(env.rank), 1);
     heartbeat = std::thread([this, client] {
       std::unique_lock<std::mutex> lock(heartbeat_mutex);
@@ -127,7 +141,7 @@ struct ProcessGroup::Impl {
   // its store cannot be reached.
   std::string diagnose() const {
     try {
-      auto client = store_client(env, milliseconds(3000));
+      auto client = open_store(env, milliseconds(3000));
       auto read = [&] {
         std::vector<int64_t> beats;
         for (int r = 0; r < env.world_size; ++r) beats.push_back(client->add(heartbeat_key(r), 0));
@@ -184,12 +198,7 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const DistEnv& env, const Di
 
   // 1. The store: rank 0 hosts it, the others connect (c10d retries until the timeout).
   try {
-    c10d::TCPStoreOptions o;
-    o.port = static_cast<std::uint16_t>(env.master_port);
-    o.isServer = env.rank == 0;
-    o.waitWorkers = false;
-    o.timeout = rendezvous;
-    impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    impl->store = open_store(env, rendezvous, /*host=*/env.rank == 0);
   } catch (const std::exception& e) {
     if (env.rank == 0)
       throw DistributedError(me + ": cannot host the rendezvous store on " + where +
@@ -226,7 +235,6 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const DistEnv& env, const Di
     backend = "gloo";
   }
 #endif
-  impl->backend_name = backend;
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("toonreid/" + backend, impl->store);
   try {
     if (backend == "gloo") {
@@ -256,21 +264,13 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const DistEnv& env, const Di
 
 int ProcessGroup::rank() const { return impl_->env.rank; }
 int ProcessGroup::size() const { return impl_->env.world_size; }
-const std::string& ProcessGroup::backend() const { return impl_->backend_name; }
 const DistEnv& ProcessGroup::env() const { return impl_->env; }
 
 void ProcessGroup::all_reduce_sum(std::vector<at::Tensor>& tensors) {
   if (tensors.empty()) return;
-  // One collective for all: the tensors flattened into one buffer.
-  std::vector<at::Tensor> flat_parts;
-  for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}));
-  std::vector<at::Tensor> buffer{impl_->on_backend(at::cat(flat_parts))};
+  std::vector<at::Tensor> buffer{impl_->on_backend(flatten(tensors))};
   impl_->run("all_reduce", [&] { impl_->pg->allreduce(buffer)->wait(); });
-  int64_t offset = 0;
-  for (auto& t : tensors) {
-    t.copy_(buffer[0].narrow(0, offset, t.numel()).view(t.sizes()));
-    offset += t.numel();
-  }
+  unflatten_into(buffer[0], tensors);
 }
 
 PendingCollective ProcessGroup::all_reduce_sum_async(at::Tensor tensor) {
@@ -283,17 +283,11 @@ PendingCollective ProcessGroup::all_reduce_sum_async(at::Tensor tensor) {
 
 void ProcessGroup::broadcast(std::vector<at::Tensor>& tensors, int root) {
   if (tensors.empty()) return;
-  std::vector<at::Tensor> flat_parts;
-  for (const auto& t : tensors) flat_parts.push_back(t.detach().reshape({-1}));
-  std::vector<at::Tensor> buffer{impl_->on_backend(at::cat(flat_parts))};
+  std::vector<at::Tensor> buffer{impl_->on_backend(flatten(tensors))};
   c10d::BroadcastOptions o;
   o.rootRank = root;
   impl_->run("broadcast", [&] { impl_->pg->broadcast(buffer, o)->wait(); });
-  int64_t offset = 0;
-  for (auto& t : tensors) {
-    t.detach().copy_(buffer[0].narrow(0, offset, t.numel()).view(t.sizes()));
-    offset += t.numel();
-  }
+  unflatten_into(buffer[0], tensors);
 }
 
 at::Tensor ProcessGroup::all_gather(const at::Tensor& tensor) {

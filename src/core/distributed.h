@@ -61,7 +61,6 @@ class ProcessGroup {
   int rank() const;
   int size() const;
   bool is_main() const { return rank() == 0; }
-  const std::string& backend() const;
   const DistEnv& env() const;
 
   void all_reduce_sum(std::vector<at::Tensor>& tensors);  // in place

@@ -114,7 +114,8 @@ int launch_local_ranks(const std::string& program, const std::vector<std::string
 
   int first_failure = 0;
   bool killed = false;
-  Clock::time_point kill_at{};
+  Clock::time_point kill_at{};  // SIGKILL for those still running then (once stopping began)
+  const auto grace = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_s));
   while (!running.empty()) {
     timespec tick{0, 200 * 1000 * 1000};
     siginfo_t info;
@@ -122,7 +123,7 @@ int launch_local_ranks(const std::string& program, const std::vector<std::string
     if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
       std::cerr << "launch: " << strsignal(sig) << ": passed on to " << running.size() << " process(es)" << std::endl;
       signal_all(sig);
-      if (kill_at == Clock::time_point{}) kill_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_s));
+      if (kill_at == Clock::time_point{}) kill_at = Clock::now() + grace;
     }
     int status = 0;
     pid_t pid;
@@ -137,7 +138,7 @@ int launch_local_ranks(const std::string& program, const std::vector<std::string
         std::cerr << "launch: rank " << rank << " (pid " << pid << ") " << describe_status(status)
                   << (running.empty() ? "" : "; stopping the other ranks") << std::endl;
         signal_all(SIGTERM);
-        kill_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_s));
+        kill_at = Clock::now() + grace;
       }
     }
     if (!killed && kill_at != Clock::time_point{} && Clock::now() > kill_at && !running.empty()) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/config_schema.h"
+#include "core/dist_env.h"
 
 namespace toonreid {
 
@@ -45,8 +46,8 @@ void keep_freed_memory() {
 
 int set_compute_threads(int threads) {
   // The processes of a data-parallel job on this machine share its cores.
-  int local_processes = 1;
-  if (const char* v = std::getenv("LOCAL_WORLD_SIZE")) local_processes = std::max(1, std::atoi(v));
+  const auto job = dist_env_from_environment();
+  const int local_processes = job ? job->local_world_size : 1;
   int n = threads > 0 ? threads : std::max(1, available_cores() / local_processes);
   at::set_num_threads(n);
   return at::get_num_threads();

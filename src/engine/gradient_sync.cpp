@@ -127,8 +127,6 @@ GradientAverager::~GradientAverager() {
   for (auto& [accumulator, key] : state_->hooks) accumulator->del_post_hook(key);
 }
 
-std::size_t GradientAverager::num_buckets() const { return state_->buckets.size(); }
-
 void GradientAverager::begin_step() {
   State& s = *state_;
   std::lock_guard<std::mutex> lock(s.mutex);
@@ -156,7 +154,6 @@ GradientSyncStats GradientAverager::finish_step() {
                 "trainable parameter in each step");
   }
   GradientSyncStats stats;
-  stats.buckets = static_cast<int>(s.buckets.size());
   const auto start = std::chrono::steady_clock::now();
   for (auto& b : s.buckets) b.pending->wait();
   stats.wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

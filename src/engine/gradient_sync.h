@@ -22,7 +22,6 @@ class ProcessGroup;
 
 struct GradientSyncStats {
   double wait_seconds = 0;  // finish_step's wait for all-reduces still running after backward
-  int buckets = 0;
 };
 
 class GradientAverager {
@@ -36,7 +35,6 @@ class GradientAverager {
 
   void begin_step();                 // before backward
   GradientSyncStats finish_step();   // after backward: every .grad holds the mean over ranks
-  std::size_t num_buckets() const;
 
   struct State;  // shared with the autograd hooks, which may outlive this object
 

@@ -146,9 +146,6 @@ Trainer::Trainer(const Config& config, Dataset train_data, fs::path output_dir, 
     bucket_bytes_ = static_cast<std::size_t>(dist.bucket_mb * (1 << 20));
     if (dist.sync_batch_norm) model_->synchronize_batch_norm(group_.get());
     const int p = static_cast<int>(config_.get_int("sampler.p")), k = static_cast<int>(config_.get_int("sampler.k"));
-    if ((p * k) % group_->size() != 0)
-      throw ConfigError(config_.describe("sampler.p") + ": the global batch P x K = " + std::to_string(p * k) +
-                        " does not divide among " + std::to_string(group_->size()) + " processes");
     if (p % group_->size() != 0 && !gather_features_ && objective_.triplet_weight > 0)
       spdlog::warn("P = {} identities do not divide among {} processes: identities are split between ranks and the "
                    "per-rank triplet loss loses positives (set dist.gather_features=true)",
@@ -167,7 +164,6 @@ bool Trainer::is_main() const { return !group_ || group_->is_main(); }
 
 void Trainer::rebuild_gradient_averager() {
   if (!group_) return;
-  averager_.reset();  // its hooks leave the parameters first
   std::vector<torch::Tensor> params;
   std::vector<std::string> names;
   for (auto& item : model_->named_parameters())
@@ -232,9 +228,8 @@ void Trainer::apply_freezing() {
     model_->freeze_stages(want);
     if (want > 0) spdlog::info("backbone stages 0..{} frozen", want - 1);
     else if (stages > 0) spdlog::info("backbone stages unfrozen at epoch {}", epoch_ + 1);
-    averager_.reset();
+    averager_.reset();  // the trainable parameters changed: run_epoch builds a new one
   }
-  if (group_ && !averager_) rebuild_gradient_averager();
 }
 
 void Trainer::set_lr(double factor) {
@@ -244,6 +239,9 @@ void Trainer::set_lr(double factor) {
 
 EpochStats Trainer::run_epoch() {
   apply_freezing();
+  // Built here, on the parameters as training finds them: loading a checkpoint (resume)
+  // can give a parameter a new gradient accumulator, and a hook on the old one never fires.
+  if (group_ && !averager_) rebuild_gradient_averager();
   model_->train();
   auto batches = sampler_->epoch(static_cast<std::uint64_t>(epoch_));
   if (max_batches_ > 0 && static_cast<int>(batches.size()) > max_batches_) batches.resize(static_cast<std::size_t>(max_batches_));
@@ -368,13 +366,7 @@ void Trainer::take_reference(std::map<std::string, torch::Tensor> reference) {
 
 void Trainer::train() {
   fs::create_directories(output_dir_);
-  if (group_) {
-    synchronise_start();
-    // Hooks on the parameters as they are now: loading a checkpoint (resume) can give a
-    // parameter a new gradient accumulator, and the old one's hook would never fire.
-    averager_.reset();
-    rebuild_gradient_averager();
-  }
+  if (group_) synchronise_start();
   if ((objective_.l2sp_weight > 0 || objective_.distill_weight > 0) && reference_.empty()) {
     std::map<std::string, torch::Tensor> reference;
     for (auto& item : model_->named_parameters())

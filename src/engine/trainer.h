@@ -101,7 +101,8 @@ class Trainer {
  private:
   EpochStats run_epoch();
   void apply_freezing();
-  // Data-parallel: the averager over the currently trainable parameters (and centres).
+  // Data-parallel: the averager over the currently trainable parameters (and centres);
+  // apply_freezing() drops it when they change.
   void rebuild_gradient_averager();
   // Data-parallel: rank 0's weights everywhere, and every rank at the same point.
   void synchronise_start();

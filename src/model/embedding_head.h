@@ -4,11 +4,12 @@
 // normalised feature; at test time either feature can be the embedding.
 #pragma once
 
-#include "model/batch_norm.h"
 #include <torch/nn/modules/linear.h>
 
 #include <torch/nn/module.h>
 #include <torch/types.h>
+
+#include "model/batch_norm.h"
 
 namespace toonreid {
 

@@ -1,7 +1,6 @@
 #include "model/reid_model.h"
 
 #include <spdlog/spdlog.h>
-#include <torch/nn/modules/batchnorm.h>
 
 #include <filesystem>
 

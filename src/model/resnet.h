@@ -3,7 +3,6 @@
 // configurable last stride. Module names match torchvision / IBN-Net state dicts.
 #pragma once
 
-#include "model/batch_norm.h"
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/functional/instancenorm.h>  // must precede the module header in LibTorch 1.13
@@ -11,6 +10,7 @@
 #include <torch/nn/modules/pooling.h>
 
 #include "model/backbone.h"
+#include "model/batch_norm.h"
 
 namespace toonreid {
 

@@ -16,14 +16,17 @@ namespace toonreid {
 // Throws Error when `embedder` is not the model that built `index` (fingerprints differ).
 void check_same_model(const GalleryIndex& index, const Embedder& embedder);
 
+// Images per committed change of an enrolment.
+constexpr std::size_t kEnrolBatch = 4096;
+
 // Embeds `images` and adds them (identity, domain, source path, content hash), `batch`
 // images per committed change. Returns the new item ids.
 std::vector<int64_t> enrol(GalleryIndex& index, Embedder& embedder, const Dataset& images, bool progress = false,
-                           std::size_t batch = 4096);
+                           std::size_t batch = kEnrolBatch);
 
 // A data-parallel rank other than 0 during `index build`: embeds its shares of the same
 // batches enrol() embeds on rank 0, which writes the index (`embedder` has the group).
-void enrol_share(Embedder& embedder, const Dataset& images, std::size_t batch = 4096);
+void enrol_share(Embedder& embedder, const Dataset& images, std::size_t batch = kEnrolBatch);
 
 struct SearchOptions {
   int64_t top_k = 10;

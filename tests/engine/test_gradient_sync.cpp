@@ -37,8 +37,10 @@ TEST(GradientAverager, EveryRankGetsTheMeanOfTheRanksGradientsOverSeveralSteps) 
       if (expected.empty()) expected = g;
       else for (std::size_t i = 0; i < g.size(); ++i) expected[i] = (expected[i] + g[i]) / 2;
     }
+    // Built here: the ranks' threads would draw from LibTorch's one global generator at once.
+    torch::nn::Sequential nets[2] = {make_net(), make_net()};
     auto [g0, g1] = testing::on_two_ranks([&](ProcessGroup& group) {
-      torch::nn::Sequential mine = make_net();
+      torch::nn::Sequential& mine = nets[group.rank()];
       std::vector<std::string> names;
       for (auto& p : mine->named_parameters()) names.push_back(p.key());
       GradientAverager averager(group, mine->parameters(), names, bucket_bytes);
