@@ -58,28 +58,56 @@ DlibFaceFinder::DlibFaceFinder(const std::filesystem::path& predictor, int upsam
 
 DlibFaceFinder::~DlibFaceFinder() = default;
 
-std::optional<DlibFaceFinder::Found> DlibFaceFinder::find(const cv::Mat& rgb8) const {
-  dlib::matrix<unsigned char> gray = to_gray(rgb8);
-  double scale = 1.0;
-  for (int i = 0; i < impl_->upsample; ++i) {
-    dlib::pyramid_up(gray);
-    scale *= 2.0;
-  }
-  dlib::frontal_face_detector detector = impl_->detector;
+namespace {
+
+// The detector's faces in `gray` (scaled by `scale`), best first.
+std::vector<DlibFaceFinder::Found> detect_faces(const dlib::frontal_face_detector& prototype,
+                                                const dlib::shape_predictor& predictor, const dlib::matrix<unsigned char>& gray,
+                                                double scale, bool best_only) {
+  dlib::frontal_face_detector detector = prototype;
   std::vector<dlib::rect_detection> found;
   detector(gray, found);
-  if (found.empty()) return std::nullopt;
-  const auto best = std::max_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    return a.detection_confidence < b.detection_confidence;
-  });
-  const dlib::full_object_detection shape = impl_->predictor(gray, best->rect);
-  Found out;
-  const auto& r = best->rect;
-  out.box = FaceBox{static_cast<float>(r.left() / scale), static_cast<float>(r.top() / scale),
-                    static_cast<float>(r.width() / scale), static_cast<float>(r.height() / scale),
-                    static_cast<float>(best->detection_confidence)};
-  out.landmarks = parts_of(shape, scale);
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.detection_confidence > b.detection_confidence; });
+  if (best_only && found.size() > 1) found.resize(1);
+  std::vector<DlibFaceFinder::Found> out;
+  for (const auto& f : found) {
+    const auto& r = f.rect;
+    DlibFaceFinder::Found face;
+    face.box = FaceBox{static_cast<float>(r.left() / scale), static_cast<float>(r.top() / scale),
+                       static_cast<float>(r.width() / scale), static_cast<float>(r.height() / scale),
+                       static_cast<float>(f.detection_confidence)};
+    face.landmarks = parts_of(predictor(gray, r), scale);
+    out.push_back(std::move(face));
+  }
   return out;
+}
+
+// The grey image the detector scans: doubled `upsample` times (`scale`: 2^upsample).
+dlib::matrix<unsigned char> scan_image(const cv::Mat& rgb8, int upsample, double* scale) {
+  dlib::matrix<unsigned char> gray = to_gray(rgb8);
+  *scale = 1.0;
+  for (int i = 0; i < upsample; ++i) {
+    dlib::pyramid_up(gray);
+    *scale *= 2.0;
+  }
+  return gray;
+}
+
+}  // namespace
+
+std::optional<DlibFaceFinder::Found> DlibFaceFinder::find(const cv::Mat& rgb8) const {
+  double scale = 1;
+  const auto gray = scan_image(rgb8, impl_->upsample, &scale);
+  auto found = detect_faces(impl_->detector, impl_->predictor, gray, scale, true);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
+}
+
+std::vector<DlibFaceFinder::Found> DlibFaceFinder::find_all(const cv::Mat& rgb8) const {
+  double scale = 1;
+  const auto gray = scan_image(rgb8, impl_->upsample, &scale);
+  return detect_faces(impl_->detector, impl_->predictor, gray, scale, false);
 }
 
 std::vector<cv::Point2f> DlibFaceFinder::landmarks(const cv::Mat& rgb8, const FaceBox& box) const {

@@ -34,6 +34,8 @@ class DlibFaceFinder {
   // The highest-scoring face of an 8-bit RGB image, if any. Thread-safe: each call
   // uses its own copy of the detector.
   std::optional<Found> find(const cv::Mat& rgb8) const;
+  // Every face the detector finds, best first.
+  std::vector<Found> find_all(const cv::Mat& rgb8) const;
   // The 68 landmarks inside a given face box (used for boxes found by another detector).
   std::vector<cv::Point2f> landmarks(const cv::Mat& rgb8, const FaceBox& box) const;
 

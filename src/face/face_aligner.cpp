@@ -21,6 +21,7 @@ const char* face_path_name(FacePath p) {
     case FacePath::Dlib: return "dlib";
     case FacePath::Letterbox: return "letterbox";
     case FacePath::CenterCrop: return "center_crop";
+    case FacePath::Whole: return "whole";
   }
   return "?";
 }
@@ -134,6 +135,22 @@ AlignedFace FaceAligner::fallback(const cv::Mat& rgb8) const {
   return out;
 }
 
+std::optional<AlignedFace> FaceAligner::from_ssd_box(const cv::Mat& rgb8, const FaceBox& f) const {
+  // The crop face-api takes: the box floored and clipped to the image.
+  const int x = std::max(0, static_cast<int>(std::floor(f.x))), y = std::max(0, static_cast<int>(std::floor(f.y)));
+  const int w = std::min(static_cast<int>(std::floor(f.x + f.width)), rgb8.cols) - x;
+  const int h = std::min(static_cast<int>(std::floor(f.y + f.height)), rgb8.rows) - y;
+  if (w < 2 || h < 2) return std::nullopt;
+  std::vector<cv::Point2f> landmarks;
+  if (landmark_net_) {
+    landmarks = landmark_net_->predict({rgb8(cv::Rect(x, y, w, h))}).front();
+    for (auto& p : landmarks) p += cv::Point2f(static_cast<float>(x), static_cast<float>(y));
+  } else {
+    landmarks = dlib_->landmarks(rgb8, f);
+  }
+  return from_landmarks(rgb8, std::move(landmarks), FacePath::Ssd, f.score, f);
+}
+
 AlignedFace FaceAligner::align(const cv::Mat& rgb8, const std::vector<float>& user_landmarks) const {
   if (rgb8.empty() || rgb8.type() != CV_8UC3) throw DataError("align: expects a non-empty 8-bit RGB image");
   if (options_.use_user_landmarks && !user_landmarks.empty()) {
@@ -144,22 +161,10 @@ AlignedFace FaceAligner::align(const cv::Mat& rgb8, const std::vector<float>& us
   }
   for (const std::string& detector : options_.detectors) {
     if (detector == "ssd") {
-      const std::vector<FaceBox> faces = ssd_->detect({rgb8}, options_.min_confidence, 1).front();
-      if (faces.empty()) continue;
-      const FaceBox& f = faces.front();
-      // The crop face-api takes: the box floored and clipped to the image.
-      const int x = std::max(0, static_cast<int>(std::floor(f.x))), y = std::max(0, static_cast<int>(std::floor(f.y)));
-      const int w = std::min(static_cast<int>(std::floor(f.x + f.width)), rgb8.cols) - x;
-      const int h = std::min(static_cast<int>(std::floor(f.y + f.height)), rgb8.rows) - y;
-      if (w < 2 || h < 2) continue;
-      std::vector<cv::Point2f> landmarks;
-      if (landmark_net_) {
-        landmarks = landmark_net_->predict({rgb8(cv::Rect(x, y, w, h))}).front();
-        for (auto& p : landmarks) p += cv::Point2f(static_cast<float>(x), static_cast<float>(y));
-      } else {
-        landmarks = dlib_->landmarks(rgb8, f);
-      }
-      return from_landmarks(rgb8, std::move(landmarks), FacePath::Ssd, f.score, f);
+      const auto found = ssd_->detect({rgb8}, options_.min_confidence, 1);  // (kept: a range over .front() of a temporary dangles)
+      for (const FaceBox& f : found.front())
+        if (auto face = from_ssd_box(rgb8, f)) return std::move(*face);
+      continue;
     }
     if (detector == "dlib") {
       auto found = dlib_->find(rgb8);
@@ -168,6 +173,43 @@ AlignedFace FaceAligner::align(const cv::Mat& rgb8, const std::vector<float>& us
     }
   }
   return fallback(rgb8);
+}
+
+namespace {
+
+float box_iou(const FaceBox& a, const FaceBox& b) {
+  const float iw = std::max(0.0f, std::min(a.x + a.width, b.x + b.width) - std::max(a.x, b.x));
+  const float ih = std::max(0.0f, std::min(a.y + a.height, b.y + b.height) - std::max(a.y, b.y));
+  const float inter = iw * ih, uni = a.width * a.height + b.width * b.height - inter;
+  return uni > 0 ? inter / uni : 0.0f;
+}
+
+}  // namespace
+
+std::vector<AlignedFace> FaceAligner::align_all(const cv::Mat& rgb8) const {
+  if (rgb8.empty() || rgb8.type() != CV_8UC3) throw DataError("align: expects a non-empty 8-bit RGB image");
+  std::vector<AlignedFace> faces;
+  auto is_new = [&](const FaceBox& box) {
+    for (const auto& f : faces)
+      if (box_iou(f.box, box) > 0.3f) return false;
+    return true;
+  };
+  for (const std::string& detector : options_.detectors) {
+    if (detector == "ssd") {
+      const auto found = ssd_->detect({rgb8}, options_.min_confidence);
+      for (const FaceBox& f : found.front())
+        if (is_new(f))
+          if (auto face = from_ssd_box(rgb8, f)) faces.push_back(std::move(*face));
+    } else if (detector == "dlib") {
+      for (auto& found : dlib_->find_all(rgb8))
+        if (is_new(found.box))
+          faces.push_back(from_landmarks(rgb8, std::move(found.landmarks), FacePath::Dlib, found.box.score, found.box));
+    }
+  }
+  std::stable_sort(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) {
+    return a.box.x + a.box.width / 2 < b.box.x + b.box.width / 2;
+  });
+  return faces;
 }
 
 }  // namespace toonreid

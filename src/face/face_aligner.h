@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,9 @@ class ConfigSchema;
 class DlibFaceFinder;
 class FaceLandmarkNet68;
 
-enum class FacePath { User, Ssd, Dlib, Letterbox, CenterCrop };
-const char* face_path_name(FacePath p);  // "user", "ssd", "dlib", "letterbox", "center_crop"
+// Whole: the picture as it is, for models that take no aligned chips (input.align off).
+enum class FacePath { User, Ssd, Dlib, Letterbox, CenterCrop, Whole };
+const char* face_path_name(FacePath p);  // "user", "ssd", "dlib", "letterbox", "center_crop", "whole"
 
 struct FaceOptions {
   std::vector<std::string> detectors = {"ssd", "dlib"};  // tried in order
@@ -68,12 +70,25 @@ class FaceAligner {
   // non-empty and enabled. Thread-safe.
   AlignedFace align(const cv::Mat& rgb8, const std::vector<float>& user_landmarks = {}) const;
 
+  // Every face in a picture (search and scan; data sets use align(), one face per
+  // image): each detector of the chain gives all its faces above its threshold (SSD:
+  // after its NMS); a face of a later detector that overlaps an earlier one's (IoU above
+  // 0.3) is the same face and dropped. Ordered left to right by box centre. Empty when
+  // no detector finds a face (the caller decides whether to fall back). Thread-safe.
+  std::vector<AlignedFace> align_all(const cv::Mat& rgb8) const;
+
+  // The chip when no face is found: the whole image letterboxed, or a centre crop
+  // (face.fallback).
+  AlignedFace fallback(const cv::Mat& rgb8) const;
+
   const FaceOptions& options() const { return options_; }
 
  private:
   AlignedFace from_landmarks(const cv::Mat& rgb8, std::vector<cv::Point2f> landmarks, FacePath path, float score,
                              const FaceBox& box) const;
-  AlignedFace fallback(const cv::Mat& rgb8) const;
+  // The aligned face in an SSD box (landmarks by the 68-point net or dlib), or nothing
+  // when the box is degenerate.
+  std::optional<AlignedFace> from_ssd_box(const cv::Mat& rgb8, const FaceBox& box) const;
   FaceOptions options_;
   std::unique_ptr<SsdMobilenetV1> ssd_;
   std::unique_ptr<FaceLandmarkNet68> landmark_net_;

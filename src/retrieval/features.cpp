@@ -45,6 +45,13 @@ ExtractOptions extract_options(const Config& config) {
   return o;
 }
 
+torch::Tensor embed_batch(ReidModel& model, const torch::Tensor& x, bool flip, bool normalize) {
+  torch::Tensor f = model->embed(x);
+  if (flip) f = f + model->embed(x.flip({3}));
+  if (normalize) return f / f.norm(2, 1, true).clamp_min(1e-12);
+  return flip ? f / 2 : f;
+}
+
 torch::Tensor extract_features(ReidModel& model, const Dataset& data, const TransformPipeline& pipeline,
                                const ExtractOptions& o, const std::function<void(std::size_t)>& progress) {
   const bool was_training = model->is_training();
@@ -63,12 +70,7 @@ torch::Tensor extract_features(ReidModel& model, const Dataset& data, const Tran
   std::vector<torch::Tensor> parts;
   std::size_t done = 0;
   while (auto batch = loader.next()) {
-    torch::Tensor x = batch->images.to(o.device);
-    torch::Tensor f = model->embed(x);
-    if (o.flip) f = f + model->embed(x.flip({3}));
-    if (o.normalize) f = f / f.norm(2, 1, true).clamp_min(1e-12);
-    else if (o.flip) f = f / 2;
-    parts.push_back(f.to(torch::kCPU, torch::kFloat));
+    parts.push_back(embed_batch(model, batch->images.to(o.device), o.flip, o.normalize).to(torch::kCPU, torch::kFloat));
     done += batch->indices.size();
     if (progress) progress(done);
   }

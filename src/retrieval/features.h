@@ -37,6 +37,12 @@ ExtractOptions extract_options(const Config& config);
 enum class ViewCombination { Average, Concat };
 torch::Tensor combine_views(const std::vector<torch::Tensor>& views, ViewCombination how);
 
+// Embeddings of one batch of prepared images [N, 3, H, W] (on the model's device): the
+// model's test-time embedding, averaged with the mirrored images' when `flip`, then
+// L2-normalised when `normalize` (else the flip average is halved). The step that
+// extract_features runs per batch, for callers that prepare images themselves.
+torch::Tensor embed_batch(ReidModel& model, const torch::Tensor& images, bool flip, bool normalize);
+
 // [N, D] float features on the CPU, row i for record i. `progress(done)` after each batch.
 // With options.group: see ExtractOptions::group.
 torch::Tensor extract_features(ReidModel& model, const Dataset& data, const TransformPipeline& pipeline,

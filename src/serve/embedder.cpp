@@ -1,7 +1,9 @@
 #include "serve/embedder.h"
 
+#include <algorithm>
 #include <cstdio>
 
+#include "core/error.h"
 #include "core/runtime.h"
 #include "data/transforms.h"
 #include "face/aligned_dataset.h"
@@ -69,8 +71,8 @@ Embedder::Embedder(const Config& config, const std::string& weights, ProcessGrou
   f.add(input_settings(*model_config_, config_));
   fingerprint_ = f.hex();
   // The embedding size, from one blank image.
-  const TransformPipeline pipeline = make_transforms(*model_config_, false);
-  dim_ = model_->forward(torch::zeros({1, 3, pipeline.height(), pipeline.width()})).pooled.size(1);
+  pipeline_ = std::make_unique<TransformPipeline>(make_transforms(*model_config_, false));
+  dim_ = model_->forward(torch::zeros({1, 3, pipeline_->height(), pipeline_->width()})).pooled.size(1);
 }
 
 Embedder::~Embedder() = default;
@@ -87,12 +89,51 @@ torch::Tensor Embedder::embed(const Dataset& images, bool progress) {
   ExtractOptions o = extract_options(config_);
   o.normalize = true;  // the index compares unit vectors
   o.group = group_;
-  return extract_features(model_, data, make_transforms(*model_config_, false), o);
+  return extract_features(model_, data, *pipeline_, o);
+}
+
+std::vector<AlignedFace> Embedder::find_faces(const cv::Mat& rgb8, const FaceSelection& selection) const {
+  if (!aligner_) {
+    AlignedFace whole;
+    whole.chip = rgb8;
+    whole.path = FacePath::Whole;
+    whole.box = FaceBox{0, 0, static_cast<float>(rgb8.cols), static_cast<float>(rgb8.rows), 0};
+    return {whole};
+  }
+  std::vector<AlignedFace> faces = aligner_->align_all(rgb8);
+  if (faces.empty() && selection.fallback) faces.push_back(aligner_->fallback(rgb8));
+  if (selection.largest_only && faces.size() > 1) {
+    const auto largest = std::max_element(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) {
+      return a.box.width * a.box.height < b.box.width * b.box.height;
+    });
+    faces = {std::move(*largest)};
+  }
+  return faces;
+}
+
+torch::Tensor Embedder::embed_chips(const std::vector<cv::Mat>& chips) const {
+  torch::NoGradGuard no_grad;
+  const int64_t batch = std::max<int64_t>(1, config_.get_int("test.batch_size"));
+  const int64_t h = pipeline_->height(), w = pipeline_->width(), n = static_cast<int64_t>(chips.size());
+  ReidModel model = model_;  // a handle: forward passes of an eval-mode model may run at once
+  const torch::Device device = model->parameters().empty() ? torch::Device(torch::kCPU) : model->parameters().front().device();
+  std::vector<torch::Tensor> parts;
+  Rng unused(0);  // the test pipeline draws nothing
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t m = std::min(batch, n - start);
+    torch::Tensor x = torch::empty({m, 3, h, w});
+    for (int64_t i = 0; i < m; ++i) {
+      const cv::Mat& chip = chips[static_cast<std::size_t>(start + i)];
+      if (chip.empty() || chip.type() != CV_8UC3) throw DataError("embed: expects non-empty 8-bit RGB images");
+      pipeline_->run(chip, unused, x[i].data_ptr<float>());
+    }
+    parts.push_back(embed_batch(model, x.to(device), config_.get_bool("test.flip"), true).to(torch::kCPU, torch::kFloat));
+  }
+  return parts.empty() ? torch::zeros({0, dim_}) : torch::cat(parts);
 }
 
 std::string Embedder::preprocessing() const {
-  const TransformPipeline pipeline = make_transforms(*model_config_, false);
-  std::string s = std::to_string(pipeline.width()) + "x" + std::to_string(pipeline.height());
+  std::string s = std::to_string(pipeline_->width()) + "x" + std::to_string(pipeline_->height());
   if (config_.get_bool("input.align")) {
     std::string chain;
     for (const auto& d : config_.get_string_list("face.detectors")) chain += (chain.empty() ? "" : ", ") + d;

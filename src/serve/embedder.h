@@ -7,14 +7,24 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include <opencv2/core/mat.hpp>
 #include <torch/types.h>
 
 #include "core/config.h"
 #include "data/dataset.h"
+#include "data/transforms.h"
+#include "face/face_aligner.h"
 #include "model/reid_model.h"
 
 namespace toonreid {
+
+// Which faces of a picture to embed.
+struct FaceSelection {
+  bool largest_only = false;  // only the largest face found (one face per picture)
+  bool fallback = false;      // no face found: embed the whole picture (face.fallback) as one face
+};
 
 class Embedder {
  public:
@@ -25,8 +35,19 @@ class Embedder {
   ~Embedder();
 
   // [N, dim] L2-normalised embeddings of the records' images (aligned first with
-  // input.align). Unreadable images throw DataError naming them.
+  // input.align, through the chip cache: data sets and bulk enrolment). Unreadable
+  // images throw DataError naming them.
   torch::Tensor embed(const Dataset& images, bool progress = false);
+
+  // The faces of one decoded picture (8-bit RGB), in memory: nothing is written. With
+  // input.align every face the chain finds (FaceAligner::align_all) or the largest, in
+  // picture order; none when no face is found unless `selection.fallback`. Without
+  // input.align the picture itself is the one face (path Whole). Thread-safe.
+  std::vector<AlignedFace> find_faces(const cv::Mat& rgb8, const FaceSelection& selection) const;
+  // [N, dim] L2-normalised embeddings of chips (or, without input.align, pictures) as
+  // find_faces gives them: the model's test pipeline and flip averaging, in batches.
+  // Thread-safe.
+  torch::Tensor embed_chips(const std::vector<cv::Mat>& chips) const;
 
   int64_t dim() const { return dim_; }
   const std::string& fingerprint() const { return fingerprint_; }
@@ -36,7 +57,8 @@ class Embedder {
   const Config& config_;
   std::unique_ptr<Config> model_config_;  // the checkpoint's own input settings
   ReidModel model_{nullptr};
-  std::unique_ptr<class FaceAligner> aligner_;  // with input.align: loaded once, not per request
+  std::unique_ptr<FaceAligner> aligner_;  // with input.align: loaded once, not per request
+  std::unique_ptr<TransformPipeline> pipeline_;  // the model's test-time input pipeline
   int64_t dim_ = 0;
   std::string fingerprint_;
   ProcessGroup* group_ = nullptr;

@@ -183,6 +183,48 @@ TEST(FaceAligner, DlibPathFindsAPhotoFace) {
   EXPECT_GE(found, 2);
 }
 
+// Synthetic faces side by side on one canvas, with a gap of background between them.
+cv::Mat canvas_of(const std::vector<cv::Mat>& faces, int gap, std::vector<cv::Rect>* tiles) {
+  int w = gap, h = 0;
+  for (const auto& f : faces) w += f.cols + gap, h = std::max(h, f.rows);
+  cv::Mat canvas(h + 2 * gap, w, CV_8UC3, cv::Scalar(235, 235, 225));
+  int x = gap;
+  for (const auto& f : faces) {
+    const cv::Rect r(x, gap, f.cols, f.rows);
+    f.copyTo(canvas(r));
+    tiles->push_back(r);
+    x += f.cols + gap;
+  }
+  return canvas;
+}
+
+TEST(FaceAligner, AllFacesOfAPictureOneEachInPictureOrder) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  FaceAligner aligner(options({"ssd", "dlib"}));
+  std::vector<cv::Rect> tiles;
+  const cv::Mat canvas = canvas_of({read_image(faces() / "photo_a.png"), read_image(faces() / "cartoon_a.png"),
+                                    read_image(faces() / "photo_b.png")},
+                                   40, &tiles);
+  const std::vector<AlignedFace> all = aligner.align_all(canvas);
+  ASSERT_EQ(all.size(), 3u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const FaceBox& b = all[i].box;
+    const cv::Point2f centre(b.x + b.width / 2, b.y + b.height / 2);
+    EXPECT_TRUE(tiles[i].contains(centre)) << "face " << i << " centre " << centre << " outside " << tiles[i];
+    EXPECT_GT(b.width, 0.3f * tiles[i].width) << i;
+    EXPECT_LT(b.width, 1.2f * tiles[i].width) << i;
+    EXPECT_EQ(all[i].chip.size(), cv::Size(150, 150));
+    EXPECT_EQ(all[i].landmarks.size(), 68u);
+    EXPECT_TRUE(all[i].path == FacePath::Ssd || all[i].path == FacePath::Dlib);
+  }
+  // The single-face chain on the same picture gives one of them.
+  const AlignedFace one = aligner.align(canvas);
+  EXPECT_NE(one.path, FacePath::Letterbox);
+  // A picture without a face: nothing (the caller decides about a fallback).
+  EXPECT_TRUE(aligner.align_all(read_image(faces() / "gradient.png")).empty());
+  EXPECT_EQ(aligner.fallback(read_image(faces() / "gradient.png")).path, FacePath::Letterbox);
+}
+
 TEST(FaceAligner, TinyAndExtremeImagesTakeTheFallback) {
   if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
   FaceAligner aligner(options({"ssd", "dlib"}));
