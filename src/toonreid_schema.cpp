@@ -14,6 +14,7 @@
 #include "model/reid_model.h"
 #include "retrieval/features.h"
 #include "mining/identity_mining.h"
+#include "retrieval/open_set_score.h"
 #include "retrieval/postprocess.h"
 
 namespace toonreid {
@@ -54,6 +55,7 @@ ConfigSchema toonreid_schema() {
   add_train_options(schema);
   add_test_options(schema);
   add_retrieval_options(schema);
+  add_open_set_options(schema);
   add_mining_options(schema);
   add_pipeline_options(schema);
   return schema;

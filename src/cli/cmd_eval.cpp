@@ -1,5 +1,7 @@
 // toonreid eval    --config C [--data ROOT] [--split test] [--weights CKPT] [--json OUT] [--markdown OUT]
-//                  [--html OUT [--train-log LOG] [--pictures N]] [--save DIR] [key=value ...]
+//                  [--html OUT [--train-log LOG] [--pictures N]] [--save DIR]
+//                  [--open-set [--enrolled-fraction F] [--calibration FILE]] [key=value ...]
+// toonreid calibrate --config C [--weights CKPT] [--data ROOT] [--split validation] --out calibration.json [key=value ...]
 // toonreid extract --config C [--data ROOT] [--split test] [--weights CKPT] --out DIR [key=value ...]
 #include <fstream>
 #include <iostream>
@@ -7,12 +9,15 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "recipe/open_set_run.h"
 #include "recipe/split_report.h"
 #include "cli/model_args.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "data/csv_manifest.h"
 #include "eval/html_report.h"
 #include "retrieval/matrix_io.h"
+#include "serve/embedder.h"
 
 namespace toonreid::cli {
 
@@ -23,8 +28,10 @@ void add_eval_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("eval", "Cross-domain retrieval metrics (C2P, P2C) of a model on a split");
   struct Args {
     ModelArgs model;
-    std::string json, markdown, html, train_log, save;
+    std::string json, markdown, html, train_log, save, calibration;
     std::size_t pictures = 6;
+    bool open_set = false;
+    double enrolled_fraction = 0;
   };
   auto args = std::make_shared<Args>();
   add_model_args(cmd, args->model);
@@ -36,14 +43,39 @@ void add_eval_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--pictures", args->pictures, "Queries per direction shown as ranked lists in the HTML report");
   cmd->add_option("--save", args->save,
                   "Folder for features and distance matrices (.npy and toonreid's binary .trm) with records.csv");
-  cmd->callback([args, &ctx] {
-    RunSetup run(args->model.config, args->model.overrides);
+  cmd->add_flag("--open-set", args->open_set,
+                "Also verification (ROC, AUC, EER, TAR at FAR) and open-set identification (DIR at FPIR, DET) over "
+                "seeded enrolment splits (the open_set section)");
+  auto* fraction = cmd->add_option("--enrolled-fraction", args->enrolled_fraction,
+                                   "--open-set: fraction of the identities enrolled (open_set.enrolled_fraction)")
+                       ->check(CLI::Range(0.01, 0.99));
+  auto* calibration = cmd->add_option("--calibration", args->calibration,
+                                      "--open-set: also the thresholds of this calibration (toonreid calibrate) and the FPIR "
+                                      "they realise here")
+                          ->check(CLI::ExistingFile);
+  cmd->callback([args, &ctx, fraction, calibration] {
+    if ((fraction->count() || calibration->count()) && !args->open_set)
+      throw Error("--enrolled-fraction and --calibration go with --open-set");
+    std::vector<std::string> overrides = args->model.overrides;
+    if (fraction->count()) overrides.push_back("open_set.enrolled_fraction=" + std::to_string(args->enrolled_fraction));
+    RunSetup run(args->model.config, overrides);
     run.join_job();  // under toonreid launch / torchrun: the ranks share the extraction
     SplitRetrieval r = run.retrieve_split(args->model, args->model.weights, ctx.show_progress());
     if (!run.is_main()) return run.finish_job();
     std::cout << format_table(r.directions);
-    if (!args->json.empty()) write_file_atomically(args->json, to_json(r.directions).dump(2) + "\n");
-    if (!args->markdown.empty()) write_file_atomically(args->markdown, format_markdown(r.directions));
+    nlohmann::json json = to_json(r.directions);
+    std::string markdown = format_markdown(r.directions);
+    std::vector<DirectionOpenSet> open_set;
+    if (args->open_set) {
+      std::unique_ptr<Calibration> cal;
+      if (!args->calibration.empty()) cal = std::make_unique<Calibration>(Calibration::load(args->calibration));
+      open_set = evaluate_open_set(run, r, args->model, args->model.weights, cal.get(), ctx.show_progress());
+      std::cout << format_open_set_table(open_set);
+      for (const auto& d : open_set) json[d.name]["open_set"] = to_json(d, true);
+      markdown += "\n" + format_open_set_markdown(open_set);
+    }
+    if (!args->json.empty()) write_file_atomically(args->json, json.dump(2) + "\n");
+    if (!args->markdown.empty()) write_file_atomically(args->markdown, markdown);
     if (!args->save.empty()) save_split_matrices(args->save, r);
     if (!args->html.empty()) {
       const std::string split = !args->model.query_split.empty()
@@ -51,11 +83,38 @@ void add_eval_command(CLI::App& app, Context& ctx) {
                                 : args->model.split.empty() ? run.config().get_string("data.test_split")
                                                             : args->model.split;
       const fs::path log = args->train_log.empty() ? find_training_log(args->model.weights) : fs::path(args->train_log);
-      const ReportInput in = split_report_input(r, run.config(), split, log, args->pictures);
+      ReportInput in = split_report_input(r, run.config(), split, log, args->pictures);
+      for (const auto& d : open_set) in.open_set.push_back(&d);
       write_file_atomically(args->html, render_html_report(in));
       spdlog::info("report written to {}", args->html);
     }
     run.finish_job();
+  });
+}
+
+void add_calibrate_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "calibrate", "Decision thresholds for open-set use (FPIR, FAR) from validation identities: calibration.json");
+  struct Args {
+    ModelArgs model;
+    std::string out;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--config", args->model.config, "YAML config")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--weights", args->model.weights, "Checkpoint (default: the config's pretrained network)")->check(CLI::ExistingFile);
+  cmd->add_option("--data", args->model.data, "Data set folder or manifest (default: data.root)");
+  cmd->add_option("--split", args->model.split,
+                  "Identities the model never trained on (default: validation, the identities data.val_identities holds out)");
+  cmd->add_option("--out", args->out, "The calibration file to write")->required();
+  cmd->add_option("overrides", args->model.overrides, "Config overrides key.sub=value");
+  cmd->callback([args, &ctx] {
+    RunSetup run(args->model.config, args->model.overrides);
+    const std::string weights = args->model.weights.empty() ? "" : fs::absolute(args->model.weights).string();
+    Embedder embedder(run.config(), weights);
+    Calibration cal = calibrate_model(run, embedder, args->model, ctx.show_progress());
+    cal.weights = weights;
+    cal.save(args->out);
+    std::cout << describe_calibration(cal) << args->out << "\n";
   });
 }
 

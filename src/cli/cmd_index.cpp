@@ -1,16 +1,24 @@
 // toonreid index build --config C [--weights CKPT] (--data ROOT [--split S] [--domain photo|cartoon|all] | --manifest CSV)
-//                      --out INDEX_DIR [--index flat|ivf|hnsw] [--ivf-lists N] [--ivf-probe N] [--hnsw-m M] [key=value ...]
+//                      --out INDEX_DIR [--index flat|ivf|hnsw] [--ivf-lists N] [--ivf-probe N] [--hnsw-m M]
+//                      [--calibration FILE | --calibrate-split S [--calibrate-data ROOT]] [key=value ...]
 // toonreid index add    --index INDEX_DIR (--data ROOT [--split S] [--domain D] | --manifest CSV)
 // toonreid index remove --index INDEX_DIR (--identity NAME | --item ID)
+// toonreid index calibrate --index INDEX_DIR (--calibration FILE | --split S [--data ROOT])
 // toonreid index stats  --index INDEX_DIR [--json]
 // toonreid index verify --index INDEX_DIR
 // toonreid search --index INDEX_DIR IMAGE... [--top-k 10] [--by identity|image] [--rerank] [--json]
+//                 [--fpir F | --threshold T] [--largest-face] [--fallback]
 #include <iostream>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/image_args.h"
 #include "core/error.h"
+#include "data/image_io.h"
+#include "recipe/index_setup.h"
+#include "recipe/open_set_run.h"
 #include "recipe/run_setup.h"
 #include "serve/gallery_search.h"
 #include "serve/http_service.h"
@@ -22,48 +30,30 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ImagesArgs {
-  std::string data, manifest, split, domain = "all";
-};
-
-void add_images_args(CLI::App* cmd, ImagesArgs& a) {
-  auto* data = cmd->add_option("--data", a.data, "Data set folder (WebCaricature layout)");
-  auto* manifest = cmd->add_option("--manifest", a.manifest, "CSV manifest of images (path, identity, domain)");
-  data->excludes(manifest);
-  cmd->add_option("--split", a.split, "Only this split's images (default: all)");
-  cmd->add_option("--domain", a.domain, "photo, cartoon or all")->check(CLI::IsMember({"photo", "cartoon", "all"}));
-}
-
-Dataset chosen_images(const ImagesArgs& a) {
-  if (a.data.empty() && a.manifest.empty()) throw Error("give the images with --data or --manifest");
-  Dataset all = open_dataset(a.data.empty() ? a.manifest : a.data);
-  Dataset part = a.split.empty() ? all : all.split(a.split);
-  std::vector<ImageRecord> keep;
-  for (const auto& r : part.records())
-    if (a.domain == "all" || a.domain == domain_name(r.domain)) keep.push_back(r);
-  if (keep.empty()) throw Error((a.data.empty() ? a.manifest : a.data) + ": no images selected (split '" + a.split +
-                                "', domain " + a.domain + ")");
-  return Dataset(std::move(keep), all.origin());
-}
-
-// The index's own config and model, to embed new images or queries exactly as before.
-struct IndexModelSetup {
-  std::unique_ptr<ConfigSchema> schema = std::make_unique<ConfigSchema>(toonreid_schema());
-  std::unique_ptr<Config> config;
-  std::unique_ptr<Embedder> embedder;
-  explicit IndexModelSetup(const GalleryIndex& index) {
-    config = std::make_unique<Config>(load_config_text(*schema, index.model().config_yaml, index.dir().string()));
-    if (!index.model().weights.empty() && !fs::exists(index.model().weights))
-      throw Error(index.dir().string() + ": the index was built with " + index.model().weights + ", which no longer exists");
-    embedder = std::make_unique<Embedder>(*config, index.model().weights);
-    check_same_model(index, *embedder);
-  }
-};
-
 std::unique_ptr<GalleryIndex> open_index(const std::string& dir) {
   auto index = std::make_unique<GalleryIndex>(dir);
   for (const auto& r : index->repairs()) spdlog::warn("{}: {}", dir, r);
   return index;
+}
+
+struct CalibrationArgs {
+  std::string file, split, data;
+};
+
+void add_calibration_args(CLI::App* cmd, CalibrationArgs& a, const std::string& prefix) {
+  auto* file = cmd->add_option("--calibration", a.file, "A calibration of the index's model (toonreid calibrate)")
+                   ->check(CLI::ExistingFile);
+  auto* split = cmd->add_option("--" + prefix + "split", a.split,
+                                "Calibrate now on this split (validation: data.val_identities' held-out identities)");
+  cmd->add_option("--" + prefix + "data", a.data, "Data set of that split (default: data.root)")->needs(split);
+  file->excludes(split);
+}
+
+void print_stats_line(const std::string& dir, const GalleryIndex& index) {
+  const IndexStats s = index.stats();
+  std::printf("%s: %lld images of %lld identities (%s index, %lld-d, model %s%s)\n", dir.c_str(),
+              static_cast<long long>(s.items), static_cast<long long>(s.identities), index_kind_name(s.kind),
+              static_cast<long long>(s.dim), s.fingerprint.c_str(), s.calibrated ? ", calibrated" : "");
 }
 
 }  // namespace
@@ -76,6 +66,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
     std::string config, weights, out, kind = "flat";
     ImagesArgs images;
     int ivf_lists = 0, ivf_probe = 16, hnsw_m = 32;
+    CalibrationArgs calibration;
     std::vector<std::string> overrides;
   };
   auto build = std::make_shared<BuildArgs>();
@@ -88,6 +79,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
   b->add_option("--ivf-lists", build->ivf_lists, "ivf: lists (0: about 4 sqrt(N))");
   b->add_option("--ivf-probe", build->ivf_probe, "ivf: lists searched per query");
   b->add_option("--hnsw-m", build->hnsw_m, "hnsw: graph degree");
+  add_calibration_args(b, build->calibration, "calibrate-");
   b->add_option("overrides", build->overrides, "Config overrides key.sub=value");
   b->callback([build, &ctx] {
     RunSetup run(build->config, build->overrides);
@@ -102,14 +94,21 @@ void add_index_command(CLI::App& app, Context& ctx) {
     IndexOptions o;
     o.kind = parse_index_kind(build->kind);
     o.ivf_lists = build->ivf_lists, o.ivf_probe = build->ivf_probe, o.hnsw_m = build->hnsw_m;
+    // The calibration first: a wrong file or split stops the build before any embedding.
+    std::unique_ptr<Calibration> cal;
+    const auto& c = build->calibration;
+    if (!c.file.empty() || !c.split.empty()) {
+      cal = std::make_unique<Calibration>(calibration_for(run, embedder, c.file, c.data, c.split, ctx.show_progress()));
+      if (cal->fingerprint != embedder.fingerprint())
+        throw Error((c.file.empty() ? std::string("the calibration") : c.file) + ": made for model " + cal->fingerprint +
+                    ", the index is built with " + embedder.fingerprint() + " (same config and weights needed)");
+    }
     GalleryIndex::create(build->out, {embedder.fingerprint(), run.config().to_yaml(false), weights, embedder.preprocessing(),
                                       embedder.dim()}, o);
     GalleryIndex index(build->out);
-    const auto ids = enrol(index, embedder, images, ctx.show_progress());
-    const IndexStats s = index.stats();
-    std::printf("%s: %zu images of %lld identities (%s index, %lld-d, model %s)\n", build->out.c_str(), ids.size(),
-                static_cast<long long>(s.identities), index_kind_name(s.kind), static_cast<long long>(s.dim),
-                s.fingerprint.c_str());
+    if (cal) index.set_calibration(*cal);
+    enrol(index, embedder, images, ctx.show_progress());
+    print_stats_line(build->out, index);
     run.finish_job();
   });
 
@@ -122,11 +121,28 @@ void add_index_command(CLI::App& app, Context& ctx) {
   a->add_option("--index", add->index, "Index folder")->required();
   add_images_args(a, add->images);
   a->callback([add, &ctx] {
-    auto index = open_index(add->index);
-    IndexModelSetup model(*index);
-    const auto ids = enrol(*index, *model.embedder, chosen_images(add->images), ctx.show_progress());
+    IndexSetup setup(add->index);
+    const auto ids = enrol(setup.index(), setup.embedder(), chosen_images(add->images), ctx.show_progress());
     std::printf("%s: %zu images added, %lld in all\n", add->index.c_str(), ids.size(),
-                static_cast<long long>(index->stats().items));
+                static_cast<long long>(setup.index().stats().items));
+  });
+
+  struct CalibrateArgs {
+    std::string index;
+    CalibrationArgs calibration;
+  };
+  auto calibrate = std::make_shared<CalibrateArgs>();
+  auto* cal = cmd->add_subcommand("calibrate", "Attach decision thresholds (a calibration of the index's model) to an index");
+  cal->add_option("--index", calibrate->index, "Index folder")->required();
+  add_calibration_args(cal, calibrate->calibration, "");
+  cal->callback([calibrate, &ctx] {
+    IndexSetup setup(calibrate->index);
+    const auto& c = calibrate->calibration;
+    if (c.file.empty() && c.split.empty()) throw Error("index calibrate: give --calibration FILE or --split S");
+    const Calibration cal = calibration_for(setup.run(), setup.embedder(), c.file, c.data, c.split, ctx.show_progress());
+    setup.index().set_calibration(cal);
+    std::cout << describe_calibration(cal);
+    print_stats_line(calibrate->index, setup.index());
   });
 
   struct RemoveArgs {
@@ -164,10 +180,10 @@ void add_index_command(CLI::App& app, Context& ctx) {
       std::cout << to_json(st).dump(2) << "\n";
       return;
     }
-    std::printf("items %lld, identities %lld, %s index of %lld-d vectors, generation %lld\nmodel %s; %s\n",
+    std::printf("items %lld, identities %lld, %s index of %lld-d vectors, generation %lld\nmodel %s; %s; %s\n",
                 static_cast<long long>(st.items), static_cast<long long>(st.identities), index_kind_name(st.kind),
                 static_cast<long long>(st.dim), static_cast<long long>(st.generation), st.fingerprint.c_str(),
-                st.preprocessing.c_str());
+                st.preprocessing.c_str(), st.calibrated ? "calibrated (decides match / unknown)" : "uncalibrated (top-k only)");
     for (const auto& [domain, n] : st.domains) std::printf("  %s: %lld\n", domain.c_str(), static_cast<long long>(n));
   });
 
@@ -202,9 +218,8 @@ void add_serve_command(CLI::App& app, Context& ctx) {
     if (args->service.token.empty())
       if (const char* t = std::getenv("TOONREID_TOKEN")) args->service.token = t;
     args->service.max_upload_bytes = static_cast<std::size_t>(args->max_upload_mb * 1024 * 1024);
-    auto index = open_index(args->index);
-    IndexModelSetup model(*index);
-    SearchService service(*index, *model.embedder, args->service);
+    IndexSetup setup(args->index);
+    SearchService service(setup.index(), setup.embedder(), args->service);
     const int port = service.bind();
     // The first line on stdout: where to connect (port 0 picks one).
     std::printf("http://%s:%d/\n", args->service.host.c_str(), port);
@@ -213,39 +228,67 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   });
 }
 
+void add_decision_args(CLI::App* cmd, SearchOptions& o, std::optional<double>& threshold, FaceSelection& faces) {
+  cmd->add_option("--fpir", o.fpir,
+                  "Operating point of the decisions: the false positive identification rate (calibrated index)")
+      ->check(CLI::Range(1e-6, 1.0));
+  cmd->add_option("--threshold", threshold, "An explicit decision threshold on the index's score instead")->excludes("--fpir");
+  cmd->add_flag("--largest-face", faces.largest_only, "One face per picture: the largest found");
+  cmd->add_flag("--fallback", faces.fallback, "No face found: search the whole picture as one face");
+}
+
 void add_search_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("search", "Who is this? Rank a gallery index's identities (or images) for each image");
+  auto* cmd = app.add_subcommand("search", "Who is this? Every face of each picture against a gallery index: match or unknown");
   struct Args {
     std::string index, by = "identity";
     std::vector<std::string> images;
-    int64_t top_k = 10;
-    bool rerank = false, json = false;
+    SearchOptions search;
+    std::optional<double> threshold;
+    FaceSelection faces;
+    bool json = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--index", args->index, "Index folder")->required();
-  cmd->add_option("images", args->images, "Query images")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--top-k", args->top_k, "Results per query")->check(CLI::Range(1, 100000));
+  cmd->add_option("images", args->images, "Query pictures (JPEG or PNG)")->required();
+  cmd->add_option("--top-k", args->search.top_k, "Results per face")->check(CLI::Range(1, 100000));
   cmd->add_option("--by", args->by, "identity (best image per identity) or image")->check(CLI::IsMember({"identity", "image"}));
-  cmd->add_flag("--rerank", args->rerank, "k-reciprocal re-ranking of the retrieved candidates");
+  cmd->add_flag("--rerank", args->search.rerank, "k-reciprocal re-ranking of the retrieved candidates (reorders the list)");
+  add_decision_args(cmd, args->search, args->threshold, args->faces);
   cmd->add_flag("--json", args->json, "Print JSON");
-  cmd->callback([args] {
-    auto index = open_index(args->index);
-    IndexModelSetup model(*index);
-    std::vector<ImageRecord> records;
-    for (const auto& p : args->images) records.emplace_back(p, "?", Domain::Cartoon);
-    SearchOptions o;
-    o.top_k = args->top_k, o.by_identity = args->by == "identity", o.rerank = args->rerank;
-    const auto results = search_images(*index, *model.embedder, Dataset(std::move(records), "command line"), o);
-    if (args->json) {
-      std::cout << to_json(results).dump(2) << "\n";
-      return;
+  cmd->callback([args, &ctx] {
+    IndexSetup setup(args->index);
+    SearchOptions o = args->search;
+    o.by_identity = args->by == "identity";
+    o.threshold = args->threshold;
+    ImageDecoder decoder;
+    decoder.set_strict(true);
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& p : args->images) {
+      if (!fs::is_regular_file(p)) throw Error(p + ": not a file");
+      const cv::Mat rgb = decoder.read(p);
+      const PictureSearch r = search_picture(setup.index(), setup.embedder(), rgb, p, args->faces, o);
+      if (args->json) {
+        all.push_back(to_json(r));
+        continue;
+      }
+      std::printf("%s: %s\n", p.c_str(), r.faces.empty() ? "no face found" : (std::to_string(r.faces.size()) + " face(s)").c_str());
+      for (const auto& f : r.faces) {
+        const Decision& d = f.result.decision;
+        std::printf(" face %d at (%.0f, %.0f, %.0f x %.0f), %s %.2f: ", f.index, f.box.x, f.box.y, f.box.width, f.box.height,
+                    f.path.c_str(), f.detector_score);
+        if (d.kind == Decision::Kind::Match)
+          std::printf("MATCH %s (score %.4f < threshold %.4f, FPIR %.3g)\n", d.identity.c_str(), d.score, d.threshold, d.fpir);
+        else if (d.kind == Decision::Kind::Unknown)
+          std::printf("UNKNOWN, closest %s (score %.4f >= threshold %.4f, FPIR %.3g)\n", d.identity.c_str(), d.score,
+                      d.threshold, d.fpir);
+        else
+          std::printf("uncalibrated index (no decision), closest %s\n", d.identity.c_str());
+        int rank = 0;
+        for (const auto& h : f.result.hits)
+          std::printf("  %2d. %-28s %.4f  %s\n", ++rank, h.item.identity.c_str(), h.distance, h.item.source.c_str());
+      }
     }
-    for (const auto& r : results) {
-      std::printf("%s\n", r.query.c_str());
-      int rank = 0;
-      for (const auto& h : r.hits)
-        std::printf("  %2d. %-28s %.4f  %s\n", ++rank, h.item.identity.c_str(), h.distance, h.item.source.c_str());
-    }
+    if (args->json) std::cout << all.dump(2) << "\n";
   });
 }
 

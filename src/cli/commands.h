@@ -20,6 +20,7 @@ void add_data_command(CLI::App& app, Context& ctx);
 void add_synth_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
+void add_calibrate_command(CLI::App& app, Context& ctx);
 void add_extract_command(CLI::App& app, Context& ctx);
 void add_visualize_command(CLI::App& app, Context& ctx);
 void add_rank_command(CLI::App& app, Context& ctx);
@@ -29,6 +30,7 @@ void add_pipeline_command(CLI::App& app, Context& ctx);
 void add_align_command(CLI::App& app, Context& ctx);
 void add_index_command(CLI::App& app, Context& ctx);
 void add_search_command(CLI::App& app, Context& ctx);
+void add_scan_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
 void add_launch_command(CLI::App& app, Context& ctx);
 

@@ -24,11 +24,11 @@ int main(int argc, char** argv) {
     const std::string name = subs.empty() ? "" : subs.front()->get_name();
     if (name != "config" && name != "data" && name != "synth" && name != "launch") ensure_fast_blas(argv);
     // Under toonreid launch / torchrun only these commands share their work among ranks.
-    const bool shares_work = name == "train" || name == "eval" || name == "extract" || name == "launch" ||
+    const bool shares_work = name == "train" || name == "eval" || name == "extract" || name == "launch" || name == "scan" ||
                              (name == "index" && subs.front()->got_subcommand("build"));
     if (!shares_work && dist_env_from_environment())
       throw Error("toonreid " + name + " runs in one process; in a data-parallel job (WORLD_SIZE > 1) use train, " +
-                  "eval, extract or index build");
+                  "eval, extract, scan or index build");
     keep_freed_memory();
     configure_logging(ctx.quiet ? -1 : ctx.verbosity > 0 ? 1 : 0);
     // Debian's LibTorch starts with one thread; commands that load a config apply run.threads.
@@ -40,11 +40,13 @@ int main(int argc, char** argv) {
   cli::add_align_command(app, ctx);
   cli::add_index_command(app, ctx);
   cli::add_search_command(app, ctx);
+  cli::add_scan_command(app, ctx);
   cli::add_serve_command(app, ctx);
   cli::add_synth_command(app, ctx);
   cli::add_train_command(app, ctx);
   cli::add_extract_command(app, ctx);
   cli::add_eval_command(app, ctx);
+  cli::add_calibrate_command(app, ctx);
   cli::add_visualize_command(app, ctx);
   cli::add_rank_command(app, ctx);
   cli::add_ensemble_command(app, ctx);

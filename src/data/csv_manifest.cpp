@@ -116,13 +116,15 @@ Dataset load_csv_manifest(const fs::path& manifest) {
   return Dataset(std::move(records), manifest.string());
 }
 
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 void write_csv_manifest(const Dataset& data, const fs::path& manifest) {
-  auto quote = [](const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
+  const auto quote = csv_field;
   const fs::path base = manifest.has_parent_path() ? manifest.parent_path() : fs::path(".");
   write_file_atomically(manifest, [&](std::ostream& out) {
     // Landmarks a user supplied travel with their images.

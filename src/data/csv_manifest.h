@@ -15,6 +15,10 @@ namespace toonreid {
 // a missing column, missing image files (listed), or a manifest without rows.
 Dataset load_csv_manifest(const std::filesystem::path& manifest);
 
+// A field as CSV writes it: double-quoted (quotes doubled) when it holds a comma, a
+// quote or a line break; as it is otherwise.
+std::string csv_field(const std::string& text);
+
 // Splits one CSV line into fields; throws DataError on an unterminated quote.
 std::vector<std::string> parse_csv_line(const std::string& line);
 

@@ -4,25 +4,10 @@
 #include <cstdio>
 #include <sstream>
 
+#include "core/base64.h"
 #include "eval/svg_plot.h"
 
 namespace toonreid {
-
-std::string base64_encode(const std::vector<std::uint8_t>& b) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((b.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < b.size(); i += 3) {
-    const std::uint32_t v = (static_cast<std::uint32_t>(b[i]) << 16) |
-                            (i + 1 < b.size() ? static_cast<std::uint32_t>(b[i + 1]) << 8 : 0) |
-                            (i + 2 < b.size() ? static_cast<std::uint32_t>(b[i + 2]) : 0);
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += i + 1 < b.size() ? t[(v >> 6) & 63] : '=';
-    out += i + 2 < b.size() ? t[v & 63] : '=';
-  }
-  return out;
-}
 
 namespace {
 
@@ -109,6 +94,57 @@ void hardest_identities(std::ostringstream& s, const RetrievalDirection& d, cons
   s << "</table></details>";
 }
 
+std::string rate(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g%%", 100 * r);
+  return buf;
+}
+
+void open_set_section(std::ostringstream& s, const std::vector<const DirectionOpenSet*>& dirs) {
+  s << "<table class=\"openset\"><tr><th>direction</th><th>AUC</th><th>EER</th>";
+  for (const auto& p : dirs.front()->verification.at_far) s << "<th>TAR @ FAR " << rate(p.target) << "</th>";
+  s << "<th>rank-1</th>";
+  for (const auto& p : dirs.front()->mean.at_fpir) s << "<th>DIR @ FPIR " << rate(p.target) << "</th>";
+  for (const auto& p : dirs.front()->calibrated) s << "<th>calibrated " << rate(p.target) << ": DIR / FPIR</th>";
+  s << "</tr>";
+  for (const auto* d : dirs) {
+    s << "<tr><td>" << escape_html(d->name) << "</td><td>" << pct(d->verification.auc) << "</td><td>" << pct(d->verification.eer)
+      << "</td>";
+    for (const auto& p : d->verification.at_far) s << "<td>" << pct(p.hit) << (p.supported ? "" : "*") << "</td>";
+    s << "<td>" << pct(d->mean.rank1) << "</td>";
+    for (const auto& p : d->mean.at_fpir) s << "<td>" << pct(p.hit) << (p.supported ? "" : "*") << "</td>";
+    for (const auto& p : d->calibrated) s << "<td>" << pct(p.hit) << " / " << pct(p.false_alarm) << "</td>";
+    s << "</tr>";
+  }
+  const auto& m = dirs.front()->mean;
+  s << "</table><p class=\"note\">Percentages. Verification: every query-gallery pair. Identification: " << m.enrolled << " of "
+    << m.enrolled + m.unenrolled << " identities enrolled (seeded split" << (dirs.front()->trials.size() > 1 ? "s, averaged" : "")
+    << "); DIR = mated queries identified at rank 1 and accepted; thresholds from these queries' own non-mated scores, "
+       "calibrated columns from the calibration file. * rests on fewer than 10 false alarms.</p>";
+  std::vector<PlotSeries> roc, det;
+  for (const auto* d : dirs) {
+    PlotSeries r{d->name, {}, {}}, e{d->name, {}, {}};
+    for (const auto& p : d->verification.roc) r.x.push_back(p.false_alarm), r.y.push_back(100 * p.hit);
+    for (const auto& p : d->mean.det) e.x.push_back(p.false_alarm), e.y.push_back(100 * (1 - p.hit));
+    roc.push_back(std::move(r));
+    det.push_back(std::move(e));
+  }
+  PlotOptions ro;
+  ro.title = "ROC (verification)";
+  ro.x_label = "false accept rate";
+  ro.y_label = "true accept rate (%)";
+  ro.log_x = true;
+  ro.y_from_zero = true;
+  s << "<figure id=\"roc\">" << render_line_chart(roc, ro) << "</figure>";
+  PlotOptions dop;
+  dop.title = "DET (open-set identification)";
+  dop.x_label = "false positive identification rate";
+  dop.y_label = "false negative identification rate (%)";
+  dop.log_x = true;
+  dop.y_from_zero = true;
+  s << "<figure id=\"det\">" << render_line_chart(det, dop) << "</figure>";
+}
+
 }  // namespace
 
 std::string render_html_report(const ReportInput& in) {
@@ -129,6 +165,10 @@ std::string render_html_report(const ReportInput& in) {
   s << "<h2>Metrics</h2>\n";
   metrics_table(s, in.directions);
   cmc_chart(s, in.directions);
+  if (!in.open_set.empty()) {
+    s << "\n<h2>Open set: verification and identification</h2>\n";
+    open_set_section(s, in.open_set);
+  }
   if (!in.training.empty()) {
     s << "\n<h2>Training</h2>\n";
     training_charts(s, in.training);

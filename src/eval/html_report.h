@@ -9,7 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/base64.h"
 #include "eval/cross_domain.h"
+#include "eval/open_set.h"
 #include "eval/training_log.h"
 
 namespace toonreid {
@@ -26,10 +28,10 @@ struct ReportInput {
   std::vector<std::string> identity_names;                  // label -> name, for the breakdown
   std::vector<EpochRecord> training;                        // empty: no training section
   std::vector<ReportPicture> pictures;
+  std::vector<const DirectionOpenSet*> open_set;            // empty: no open-set section
 };
 
 std::string render_html_report(const ReportInput& input);
 
-std::string base64_encode(const std::vector<std::uint8_t>& bytes);
 
 }  // namespace toonreid

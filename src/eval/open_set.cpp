@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <set>
 
 #include "core/error.h"
 #include "core/random.h"
+#include "eval/cross_domain.h"
+#include "retrieval/distance.h"
 
 namespace toonreid {
 
@@ -169,49 +172,6 @@ OpenSetSplit split_identities(const std::vector<int>& gallery_labels, double fra
   return s;
 }
 
-IdentityAggregation parse_identity_aggregation(const std::string& name) {
-  if (name == "best") return IdentityAggregation::Best;
-  if (name == "mean_top") return IdentityAggregation::MeanTop;
-  throw ConfigError("identity score '" + name + "': expected best or mean_top");
-}
-
-const char* identity_aggregation_name(IdentityAggregation a) { return a == IdentityAggregation::Best ? "best" : "mean_top"; }
-
-IdentityScores identity_scores(const at::Tensor& image_scores, const std::vector<int>& gallery_labels,
-                               const std::vector<int>& keep, IdentityAggregation aggregation, int top_m) {
-  if (image_scores.dim() != 2 || image_scores.size(1) != static_cast<int64_t>(gallery_labels.size()))
-    throw Error("identity scores: image scores must be [Q, " + std::to_string(gallery_labels.size()) + "]");
-  const at::Tensor s = image_scores.to(at::kFloat).contiguous();
-  const std::set<int> wanted(keep.begin(), keep.end());
-  std::map<int, std::vector<int64_t>> columns;
-  for (std::size_t j = 0; j < gallery_labels.size(); ++j)
-    if (wanted.count(gallery_labels[j])) columns[gallery_labels[j]].push_back(static_cast<int64_t>(j));
-  IdentityScores out;
-  for (const auto& [label, cols] : columns) out.labels.push_back(label);
-  const int64_t q = s.size(0), e = static_cast<int64_t>(out.labels.size()), g = s.size(1);
-  out.scores = at::empty({q, e}, at::kFloat);
-  const float* in = s.data_ptr<float>();
-  float* o = out.scores.data_ptr<float>();
-  const int m = aggregation == IdentityAggregation::Best ? 1 : std::max(1, top_m);
-  at::parallel_for(0, q, 16, [&](int64_t begin, int64_t end) {
-    std::vector<float> v;
-    for (int64_t i = begin; i < end; ++i) {
-      const float* row = in + i * g;
-      int64_t k = 0;
-      for (const auto& [label, cols] : columns) {
-        v.clear();
-        for (int64_t c : cols) v.push_back(row[c]);
-        const std::size_t take = std::min<std::size_t>(static_cast<std::size_t>(m), v.size());
-        std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(take), v.end());
-        double sum = 0;
-        for (std::size_t t = 0; t < take; ++t) sum += v[t];
-        o[i * e + k++] = static_cast<float>(sum / static_cast<double>(take));
-      }
-    }
-  });
-  return out;
-}
-
 BestCandidates best_candidates(const IdentityScores& s) {
   const at::Tensor m = s.scores.to(at::kFloat).contiguous();
   const int64_t q = m.size(0), e = m.size(1);
@@ -313,6 +273,263 @@ nlohmann::json to_json(const OpenSetMetrics& m, bool with_curve) {
                       {"non_mated", m.non_mated}, {"rank1", m.rank1},        {"at_fpir", at}};
   if (with_curve) j["det"] = curve_json(m.det);  // [FPIR, DIR, threshold]
   return j;
+}
+
+// ---- directions ----
+
+namespace {
+
+at::Tensor select_rows(const at::Tensor& features, const std::vector<std::size_t>& records) {
+  std::vector<int64_t> idx(records.begin(), records.end());
+  return features.index_select(0, torch::tensor(idx, torch::kLong));
+}
+
+Domain domain_of(const std::vector<std::size_t>& records, const std::vector<Domain>& domains, const std::string& what) {
+  if (records.empty()) throw Error(what + ": no images");
+  return domains.at(records.front());
+}
+
+// Mean of the trials' operating points, FPIR by FPIR.
+std::vector<OperatingPoint> mean_points(const std::vector<std::vector<OperatingPoint>>& trials) {
+  std::vector<OperatingPoint> out = trials.front();
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    OperatingPoint m = out[k];
+    m.threshold = m.false_alarm = m.hit = 0;
+    m.false_alarms = 0;
+    m.supported = true;
+    for (const auto& t : trials) {
+      m.threshold += t[k].threshold / static_cast<double>(trials.size());
+      m.false_alarm += t[k].false_alarm / static_cast<double>(trials.size());
+      m.hit += t[k].hit / static_cast<double>(trials.size());
+      m.false_alarms += t[k].false_alarms;
+      m.supported = m.supported && t[k].supported;
+    }
+    out[k] = m;
+  }
+  return out;
+}
+
+}  // namespace
+
+DirectionCohortStats direction_cohort_stats(const at::Tensor& qf, const at::Tensor& gf, Domain query_domain,
+                                            Domain gallery_domain, const Cohort* cohort, const ScoreOptions& score) {
+  DirectionCohortStats s;
+  if (!score.needs_cohort()) return s;
+  if (!cohort || cohort->empty()) throw Error(std::string(score_normalization_name(score.normalization)) + ": needs a cohort");
+  s.query = cohort_stats(qf, cohort->of(gallery_domain), score.cohort_top_k);
+  if (score.normalization == ScoreNormalization::SNorm)
+    s.gallery = cohort_stats(gf, cohort->of(query_domain), score.cohort_top_k);
+  return s;
+}
+
+DirectionOpenSet evaluate_open_set_direction(const RetrievalDirection& d, const at::Tensor& features,
+                                             const std::vector<Domain>& domains, const Cohort* cohort,
+                                             const OpenSetEvalOptions& o) {
+  DirectionOpenSet out;
+  out.name = d.name;
+  out.query_domain = domain_of(d.query_records, domains, d.name + " queries");
+  out.gallery_domain = domain_of(d.gallery_records, domains, d.name + " gallery");
+  const at::Tensor qf = select_rows(features, d.query_records), gf = select_rows(features, d.gallery_records);
+  const DirectionCohortStats st = direction_cohort_stats(qf, gf, out.query_domain, out.gallery_domain, cohort, o.score);
+  const auto scores_of = [&](const at::Tensor& distances, const CohortStats* gallery) {
+    return image_scores(distances, o.score, st.query.mean.defined() ? &st.query : nullptr, gallery);
+  };
+  // Verification: every pair, image scores (a ratio is not a pair score: plain distances then).
+  {
+    const at::Tensor dist = d.distances.defined() ? d.distances : pairwise_distances(qf, gf, DistanceKind::Euclidean);
+    out.verification = evaluate_verification(scores_of(dist, st.gallery.mean.defined() ? &st.gallery : nullptr),
+                                             d.query_labels, d.gallery_labels, o.fars);
+  }
+  if (o.calibration && !o.score.calibratable())
+    throw Error(std::string("open-set: a ") + score_normalization_name(o.score.normalization) +
+                " score cannot use calibrated thresholds");
+  std::vector<std::vector<OperatingPoint>> points, calibrated;
+  for (int r = 0; r < std::max(1, o.repeats); ++r) {
+    const OpenSetSplit split = split_identities(d.gallery_labels, o.enrolled_fraction, o.seed + static_cast<std::uint64_t>(r));
+    const std::set<int> enrolled(split.enrolled.begin(), split.enrolled.end());
+    std::vector<int64_t> cols;
+    std::vector<int> labels;
+    for (std::size_t j = 0; j < d.gallery_labels.size(); ++j)
+      if (enrolled.count(d.gallery_labels[j])) cols.push_back(static_cast<int64_t>(j)), labels.push_back(d.gallery_labels[j]);
+    const at::Tensor index = torch::tensor(cols, torch::kLong);
+    const at::Tensor g = gf.index_select(0, index);
+    const at::Tensor dist = o.distances ? o.distances(qf, g) : pairwise_distances(qf, g, DistanceKind::Euclidean);
+    CohortStats gallery_stats;
+    if (st.gallery.mean.defined()) gallery_stats = {st.gallery.mean.index_select(0, index), st.gallery.stdev.index_select(0, index)};
+    const IdentityScores ids =
+        identity_scores(scores_of(dist, gallery_stats.mean.defined() ? &gallery_stats : nullptr), labels, split.enrolled, o.score);
+    out.trials.push_back(evaluate_open_set(ids, d.query_labels, o.fpirs, split.unenrolled.size()));
+    points.push_back(out.trials.back().at_fpir);
+    if (o.calibration) {
+      const NonMatedModel& model = o.calibration->direction(out.gallery_domain).identification;
+      const BestCandidates best = best_candidates(ids);
+      std::vector<float> non_mated, correct;
+      std::size_t mated = 0;
+      for (std::size_t i = 0; i < d.query_labels.size(); ++i) {
+        if (!enrolled.count(d.query_labels[i])) non_mated.push_back(best.score[i]);
+        else if (++mated, best.label[i] == d.query_labels[i]) correct.push_back(best.score[i]);
+      }
+      std::sort(correct.begin(), correct.end());
+      const FalseAlarmModel nm(std::move(non_mated));
+      std::vector<OperatingPoint> cal;
+      for (double f : o.fpirs) {
+        OperatingPoint p;
+        p.target = f;
+        p.threshold = model.threshold(f, static_cast<int64_t>(split.enrolled.size()));
+        p.false_alarms = nm.count_below(p.threshold);
+        p.false_alarm = nm.rate(p.threshold);
+        p.hit = static_cast<double>(correct.size()) / static_cast<double>(mated) * fraction_below(correct, p.threshold);
+        p.supported = f * static_cast<double>(nm.size()) >= kMinFalseAlarms;
+        cal.push_back(p);
+      }
+      calibrated.push_back(std::move(cal));
+    }
+  }
+  out.mean = out.trials.front();
+  out.mean.rank1 = 0;
+  for (const auto& t : out.trials) out.mean.rank1 += t.rank1 / static_cast<double>(out.trials.size());
+  out.mean.at_fpir = mean_points(points);
+  if (!calibrated.empty()) out.calibrated = mean_points(calibrated);
+  return out;
+}
+
+DirectionCalibration calibrate_direction(const RetrievalDirection& d, const at::Tensor& features,
+                                         const std::vector<Domain>& domains, const Cohort* cohort,
+                                         const ScoreOptions& score, const std::vector<double>& fars) {
+  if (!score.calibratable())
+    throw Error(std::string("calibrate: a ") + score_normalization_name(score.normalization) +
+                " score depends on the whole gallery; choose none, znorm or snorm");
+  DirectionCalibration c;
+  c.query_domain = domain_of(d.query_records, domains, d.name + " queries");
+  c.gallery_domain = domain_of(d.gallery_records, domains, d.name + " gallery");
+  const at::Tensor qf = select_rows(features, d.query_records), gf = select_rows(features, d.gallery_records);
+  const DirectionCohortStats st = direction_cohort_stats(qf, gf, c.query_domain, c.gallery_domain, cohort, score);
+  const at::Tensor scores = image_scores(pairwise_distances(qf, gf, DistanceKind::Euclidean), score,
+                                         st.query.mean.defined() ? &st.query : nullptr,
+                                         st.gallery.mean.defined() ? &st.gallery : nullptr);
+  // Verification thresholds over the impostor pairs.
+  {
+    const at::Tensor s = scores.contiguous();
+    const float* p = s.data_ptr<float>();
+    const std::size_t g = d.gallery_labels.size();
+    std::vector<float> impostor;
+    for (std::size_t i = 0; i < d.query_labels.size(); ++i)
+      for (std::size_t j = 0; j < g; ++j)
+        if (d.query_labels[i] != d.gallery_labels[j]) impostor.push_back(p[i * g + j]);
+    const FalseAlarmModel imp(std::move(impostor));
+    for (double f : fars)
+      c.far.push_back({f, imp.threshold(f), imp.size(), f * static_cast<double>(imp.size()) >= kMinFalseAlarms});
+  }
+  // Identification: each query against the identities it is not.
+  std::vector<int> all(d.gallery_labels.begin(), d.gallery_labels.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  const IdentityScores ids = identity_scores(scores, d.gallery_labels, all, score);
+  const at::Tensor m = ids.scores.contiguous();
+  const float* p = m.data_ptr<float>();
+  const std::size_t e = ids.labels.size();
+  std::vector<std::vector<float>> non_mated(d.query_labels.size());
+  for (std::size_t i = 0; i < d.query_labels.size(); ++i)
+    for (std::size_t j = 0; j < e; ++j)
+      if (ids.labels[j] != d.query_labels[i]) non_mated[i].push_back(p[i * e + j]);
+  c.identification = NonMatedModel(non_mated);
+  c.queries = d.query_labels.size();
+  c.identities = e;
+  return c;
+}
+
+namespace {
+
+std::string pct(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", 100 * v);
+  return b;
+}
+
+std::string rate_name(double r) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g%%", 100 * r);
+  return b;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const DirectionOpenSet& d, bool with_curves) {
+  nlohmann::json trials = nlohmann::json::array();
+  for (const auto& t : d.trials) trials.push_back(to_json(t, false));
+  nlohmann::json j = {{"query_domain", domain_name(d.query_domain)},
+                      {"gallery_domain", domain_name(d.gallery_domain)},
+                      {"verification", to_json(d.verification, with_curves)},
+                      {"identification", to_json(d.mean, with_curves)},
+                      {"trials", trials}};
+  if (!d.calibrated.empty()) {
+    nlohmann::json cal = nlohmann::json::array();
+    for (const auto& p : d.calibrated) {
+      nlohmann::json q = to_json(p);
+      q["dir"] = p.hit;
+      q["fnir"] = 1 - p.hit;
+      q["realised_over_target"] = p.target > 0 ? p.false_alarm / p.target : 0.0;
+      cal.push_back(q);
+    }
+    j["calibrated"] = cal;
+  }
+  return j;
+}
+
+std::string format_open_set_table(const std::vector<DirectionOpenSet>& dirs) {
+  std::string out;
+  char buf[256];
+  for (const auto& d : dirs) {
+    const auto& v = d.verification;
+    std::snprintf(buf, sizeof buf, "%s verification: AUC %.2f, EER %.2f%% (%zu genuine, %zu impostor pairs)\n", d.name.c_str(),
+                  100 * v.auc, 100 * v.eer, v.genuine, v.impostor);
+    out += buf;
+    for (const auto& p : v.at_far)
+      out += "  TAR @ FAR " + rate_name(p.target) + ": " + pct(p.hit) + "%" + (p.supported ? "" : " (too few impostor pairs)") + "\n";
+    const auto& m = d.mean;
+    std::snprintf(buf, sizeof buf, "%s identification: %zu of %zu identities enrolled, %zu mated / %zu non-mated queries%s\n",
+                  d.name.c_str(), m.enrolled, m.enrolled + m.unenrolled, m.mated, m.non_mated,
+                  d.trials.size() > 1 ? (", mean of " + std::to_string(d.trials.size()) + " splits").c_str() : "");
+    out += buf;
+    out += "  closed-set rank-1 " + pct(m.rank1) + "%\n";
+    out += "  FPIR target   DIR (threshold on these queries)";
+    out += d.calibrated.empty() ? "\n" : "   calibrated: DIR  realised FPIR\n";
+    for (std::size_t k = 0; k < m.at_fpir.size(); ++k) {
+      const auto& p = m.at_fpir[k];
+      std::snprintf(buf, sizeof buf, "  %-11s %6s%%%s", rate_name(p.target).c_str(), pct(p.hit).c_str(),
+                    p.supported ? "                            " : " (few non-mated queries)    ");
+      out += buf;
+      if (!d.calibrated.empty()) {
+        const auto& c = d.calibrated[k];
+        std::snprintf(buf, sizeof buf, "     %6s%%  %6s%%", pct(c.hit).c_str(), pct(c.false_alarm).c_str());
+        out += buf;
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::string format_open_set_markdown(const std::vector<DirectionOpenSet>& dirs) {
+  std::string out = "| direction | AUC | EER |";
+  const auto& first = dirs.front();
+  for (const auto& p : first.verification.at_far) out += " TAR@FAR " + rate_name(p.target) + " |";
+  out += " rank-1 |";
+  for (const auto& p : first.mean.at_fpir) out += " DIR@FPIR " + rate_name(p.target) + " |";
+  for (const auto& p : first.calibrated) out += " calibrated DIR / FPIR @" + rate_name(p.target) + " |";
+  out += "\n|---|";
+  const std::size_t cols = 2 + first.verification.at_far.size() + 1 + first.mean.at_fpir.size() + first.calibrated.size();
+  for (std::size_t i = 0; i < cols; ++i) out += "---:|";
+  out += "\n";
+  for (const auto& d : dirs) {
+    out += "| " + d.name + " | " + pct(d.verification.auc) + " | " + pct(d.verification.eer) + " |";
+    for (const auto& p : d.verification.at_far) out += " " + pct(p.hit) + " |";
+    out += " " + pct(d.mean.rank1) + " |";
+    for (const auto& p : d.mean.at_fpir) out += " " + pct(p.hit) + " |";
+    for (const auto& p : d.calibrated) out += " " + pct(p.hit) + " / " + pct(p.false_alarm) + " |";
+    out += "\n";
+  }
+  return out;
 }
 
 }  // namespace toonreid

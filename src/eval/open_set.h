@@ -22,12 +22,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
+
+#include "retrieval/open_set_score.h"
 
 namespace toonreid {
 
@@ -97,25 +100,6 @@ struct OpenSetSplit {
 // library's distributions).
 OpenSetSplit split_identities(const std::vector<int>& gallery_labels, double enrolled_fraction, std::uint64_t seed);
 
-// How an identity's score comes from the scores of its gallery images.
-enum class IdentityAggregation {
-  Best,    // its best (lowest) image score
-  MeanTop  // the mean of its `top_m` best image scores (all of them when it has fewer)
-};
-IdentityAggregation parse_identity_aggregation(const std::string& name);  // "best", "mean_top"
-const char* identity_aggregation_name(IdentityAggregation a);
-
-// Query x identity scores.
-struct IdentityScores {
-  at::Tensor scores;         // float [Q, E]
-  std::vector<int> labels;   // the E identities' labels, ascending
-};
-
-// Aggregates image scores [Q, G] into identity scores over the identities in `keep`
-// (labels; those absent from the gallery are dropped).
-IdentityScores identity_scores(const at::Tensor& image_scores, const std::vector<int>& gallery_labels,
-                               const std::vector<int>& keep, IdentityAggregation aggregation, int top_m = 1);
-
 // Each query's best candidate: the lowest identity score and its label. [Q].
 struct BestCandidates {
   std::vector<float> score;
@@ -137,6 +121,61 @@ struct OpenSetMetrics {
 // Throws Error without mated or without non-mated queries.
 OpenSetMetrics evaluate_open_set(const IdentityScores& s, const std::vector<int>& query_labels,
                                  const std::vector<double>& fpirs, std::size_t unenrolled = 0);
+
+// ---- Open-set evaluation and calibration of one retrieval direction (C2P, P2C) ----
+
+struct RetrievalDirection;
+
+struct OpenSetEvalOptions {
+  ScoreOptions score;
+  double enrolled_fraction = 0.5;
+  int repeats = 1;          // seeded enrolment splits (seed, seed + 1, ...), metrics averaged
+  std::uint64_t seed = 0;
+  std::vector<double> fars = {1e-4, 1e-3, 1e-2, 1e-1};
+  std::vector<double> fpirs = {0.01, 0.05, 0.1, 0.3};
+  // Distances between queries and the enrolled gallery in each trial (plain, or re-ranked
+  // with the retrieval recipe): computed by the caller's function, [Q, G_enrolled].
+  std::function<at::Tensor(const at::Tensor& queries, const at::Tensor& gallery)> distances;
+  const Calibration* calibration = nullptr;  // also: its thresholds for the enrolled count
+};
+
+struct DirectionOpenSet {
+  std::string name;
+  Domain query_domain = Domain::Cartoon, gallery_domain = Domain::Photo;
+  VerificationMetrics verification;     // every query against the whole gallery
+  std::vector<OpenSetMetrics> trials;   // one per enrolment split
+  OpenSetMetrics mean;                  // trials averaged (counts, rank-1, each FPIR's point; the first trial's DET)
+  // With a calibration: per target FPIR, the calibrated threshold for the enrolled count,
+  // the FPIR realised on these queries and the DIR (means over the trials).
+  std::vector<OperatingPoint> calibrated;
+};
+
+// The cohort statistics a direction's scores need: queries against the gallery domain's
+// cohort, gallery images against the query domain's (undefined when not needed).
+struct DirectionCohortStats {
+  CohortStats query, gallery;
+};
+DirectionCohortStats direction_cohort_stats(const at::Tensor& query_features, const at::Tensor& gallery_features,
+                                            Domain query_domain, Domain gallery_domain, const Cohort* cohort,
+                                            const ScoreOptions& score);
+
+// features [N, D] (row i: record i of the split the direction indexes); `domains` per record.
+DirectionOpenSet evaluate_open_set_direction(const RetrievalDirection& direction, const at::Tensor& features,
+                                             const std::vector<Domain>& domains, const Cohort* cohort,
+                                             const OpenSetEvalOptions& options);
+
+// The calibration of one direction on its split (every identity enrolled): the FAR
+// thresholds over its impostor pairs and the non-mated model of each query against the
+// identities it is not. Requires a calibratable score.
+DirectionCalibration calibrate_direction(const RetrievalDirection& direction, const at::Tensor& features,
+                                         const std::vector<Domain>& domains, const Cohort* cohort,
+                                         const ScoreOptions& score, const std::vector<double>& fars);
+
+nlohmann::json to_json(const DirectionOpenSet& d, bool with_curves);
+// Printed beside the mAP table: per direction verification (AUC, EER, TAR at each FAR)
+// and identification (rank-1, DIR at each FPIR; calibrated rows when present).
+std::string format_open_set_table(const std::vector<DirectionOpenSet>& directions);
+std::string format_open_set_markdown(const std::vector<DirectionOpenSet>& directions);
 
 nlohmann::json to_json(const OperatingPoint& p);
 nlohmann::json to_json(const VerificationMetrics& m, bool with_curve);

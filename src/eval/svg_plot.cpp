@@ -55,7 +55,11 @@ std::vector<double> axis_ticks(double lo, double hi, int target, bool integers) 
   return ticks;
 }
 
-std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotOptions& o) {
+std::string render_line_chart(const std::vector<PlotSeries>& series_in, const PlotOptions& o) {
+  std::vector<PlotSeries> series = series_in;
+  if (o.log_x)
+    for (auto& sr : series)
+      for (double& x : sr.x) x = x > 0 ? std::log10(x) : std::numeric_limits<double>::quiet_NaN();
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const auto& s : series)
     for (std::size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
@@ -90,6 +94,10 @@ std::string render_line_chart(const std::vector<PlotSeries>& series, const PlotO
     for (std::size_t i = 0; i < o.x_categories.size(); ++i)
       s << "<text class=\"xtick\" x=\"" << px(static_cast<double>(i)) << "\" y=\"" << top + ph + 16
         << "\" text-anchor=\"middle\">" << escape_html(o.x_categories[i]) << "</text>";
+  } else if (o.log_x) {
+    for (double xv : axis_ticks(x0, x1, 8, true))
+      s << "<text class=\"xtick\" x=\"" << px(xv) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">"
+        << number(std::pow(10.0, xv)) << "</text>";
   } else {
     for (double xv : axis_ticks(x0, x1, o.integer_x ? 6 : 4, o.integer_x))
       s << "<text class=\"xtick\" x=\"" << px(xv) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">"

@@ -16,6 +16,7 @@ struct PlotOptions {
   int width = 560, height = 300;
   bool y_from_zero = false;  // include 0 in the y range
   bool integer_x = false;    // x counts something (epochs, ranks): ticks only at whole numbers
+  bool log_x = false;        // x on a log10 scale (false-alarm rates): ticks at powers of ten; x <= 0 left out
   // Names of x = 0, 1, 2, ... (e.g. pipeline stages): one labelled tick per name.
   std::vector<std::string> x_categories;
 };

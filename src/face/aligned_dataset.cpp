@@ -29,13 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string quote(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
 std::string fnv1a_hex(const std::uint8_t* data, std::size_t size) {
   std::uint64_t h = 1469598103934665603ULL;
   for (std::size_t i = 0; i < size; ++i) {
@@ -117,10 +110,10 @@ const char* AlignmentRow::csv_header() {
 std::string AlignmentRow::to_csv() const {
   std::ostringstream s;
   s << std::setprecision(6);
-  s << quote(image) << ',' << domain_name(domain) << ',' << path_taken << ',' << score << ',' << box.x << ',' << box.y
+  s << csv_field(image) << ',' << domain_name(domain) << ',' << path_taken << ',' << score << ',' << box.x << ',' << box.y
     << ',' << box.width << ',' << box.height << ',' << source_hash << ',';
   for (std::size_t i = 0; i < landmarks.size(); ++i) s << (i ? " " : "") << landmarks[i].x << ' ' << landmarks[i].y;
-  s << ',' << quote(error);
+  s << ',' << csv_field(error);
   return s.str();
 }
 

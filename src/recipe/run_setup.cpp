@@ -70,6 +70,14 @@ RunSetup RunSetup::resuming(const std::filesystem::path& run_dir, const std::str
   });
 }
 
+RunSetup RunSetup::from_text(const std::string& yaml, const std::string& source, const std::vector<std::string>& overrides) {
+  return RunSetup(make_schema(), [&](const ConfigSchema& schema) {
+    Config c = load_config_text(schema, yaml, source);
+    for (const auto& o : overrides) c.apply_override(o);
+    return c;
+  });
+}
+
 void RunSetup::join_job() {
   const auto env = dist_env_from_environment();
   if (!env || group_) return;

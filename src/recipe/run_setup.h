@@ -46,6 +46,9 @@ class RunSetup {
   // otherwise ConfigError lists every contradicting key with both values.
   static RunSetup resuming(const std::filesystem::path& run_dir, const std::string& config_file,
                            const std::vector<std::string>& overrides);
+  // The setup of a stored config (a gallery index's, a checkpoint's): YAML text without
+  // _BASE_, `source` naming it in messages, then `overrides`.
+  static RunSetup from_text(const std::string& yaml, const std::string& source, const std::vector<std::string>& overrides = {});
   const Config& config() const { return config_; }
   const ConfigSchema& schema() const { return *schema_; }
 

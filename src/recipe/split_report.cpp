@@ -94,15 +94,6 @@ std::size_t resolve_query(const SplitRetrieval& r, const RetrievalDirection& d, 
   throw Error(d.name + ": no query image whose path ends with '" + text + "'");
 }
 
-namespace {
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-}  // namespace
-
 std::string ranked_csv(const SplitRetrieval& r, const std::vector<const RetrievalDirection*>& directions, std::size_t top_k) {
   std::string csv = "direction,query,query_identity,predicted_identity,correct,gallery,distances\n";
   for (const auto* d : directions)

@@ -8,6 +8,8 @@
 #include "engine/hooks.h"
 #include "engine/trainer.h"
 #include "model/model_checkpoint.h"
+#include "recipe/open_set_run.h"
+#include "serve/embedder.h"
 
 namespace toonreid {
 
@@ -63,6 +65,20 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
     trainer.resume(r);
   }
   trainer.train();
+  // The thresholds of open-set use belong to the model chosen on validation: calibrated
+  // on the same identities, beside it.
+  const std::filesystem::path best = out / "checkpoints" / "best.pt";
+  if (run.is_main() && during_name == "validation" && std::filesystem::exists(best)) {
+    try {
+      Embedder embedder(config, std::filesystem::absolute(best).string());
+      Calibration cal = calibrate_model(run, embedder, SplitRequest{}, progress);
+      cal.weights = std::filesystem::absolute(best).string();
+      cal.save(out / "checkpoints" / "calibration.json");
+      spdlog::info("open-set thresholds of best.pt on the validation identities: checkpoints/calibration.json");
+    } catch (const Error& e) {
+      spdlog::warn("no calibration.json beside best.pt: {}", e.what());
+    }
+  }
   return out / "model_final.pt";
 }
 

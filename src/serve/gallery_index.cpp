@@ -14,9 +14,11 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <numeric>
 #include <set>
 
 #include "core/error.h"
+#include "data/dataset.h"
 #include "serve/sqlite_db.h"
 
 namespace toonreid {
@@ -48,6 +50,12 @@ std::string meta(SqliteDb& db, const std::string& key) {
   s.bind(1, key);
   if (!s.step()) throw Error(db.file().string() + ": no '" + key + "' in meta (not a toonreid gallery index?)");
   return s.column_text(0);
+}
+
+bool has_meta(SqliteDb& db, const std::string& key) {
+  SqliteStatement s(db, "SELECT 1 FROM meta WHERE key = ?");
+  s.bind(1, key);
+  return s.step();
 }
 
 void set_meta(SqliteDb& db, const std::string& key, const std::string& value) {
@@ -185,6 +193,142 @@ GalleryIndex::GalleryIndex(const fs::path& dir) : dir_(dir) {
   options_ = options_from_meta(*db_);
   generation_ = std::stoll(meta(*db_, "generation"));
   load_or_repair();
+  SqliteStatement counts(*db_, "SELECT identity, COUNT(*) FROM items GROUP BY identity");
+  while (counts.step()) identity_items_[counts.column_text(0)] = counts.column_int(1);
+  load_calibration();
+}
+
+void GalleryIndex::load_calibration() {
+  if (!has_meta(*db_, "calibration")) return;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(meta(*db_, "calibration"));
+  } catch (const std::exception& e) {
+    throw Error(db_->file().string() + ": the stored calibration is not JSON: " + std::string(e.what()).substr(0, 100));
+  }
+  calibration_ = std::make_unique<Calibration>(Calibration::from_json(j, db_->file().string() + " (calibration)"));
+  offsets_.clear();
+  if (calibration_->score.normalization != ScoreNormalization::SNorm) return;
+  SqliteStatement s(*db_, "SELECT id, offset FROM cohort_offsets");
+  while (s.step()) offsets_[s.column_int(0)] = static_cast<float>(s.column_double(1));
+  if (offsets_.size() != static_cast<std::size_t>(std::accumulate(
+                             identity_items_.begin(), identity_items_.end(), int64_t{0},
+                             [](int64_t n, const auto& kv) { return n + kv.second; })))
+    repairs_.push_back("cohort offsets do not cover every item (run `toonreid index calibrate` again)");
+}
+
+std::vector<float> GalleryIndex::offsets_for(const torch::Tensor& unit, const std::vector<std::string>& domains) const {
+  if (!calibration_ || calibration_->score.normalization != ScoreNormalization::SNorm) return {};
+  std::vector<float> out(domains.size(), 0.0f);
+  for (Domain d : {Domain::Photo, Domain::Cartoon}) {
+    std::vector<int64_t> rows;
+    for (std::size_t i = 0; i < domains.size(); ++i)
+      if (domains[i] == domain_name(d)) rows.push_back(static_cast<int64_t>(i));
+    if (rows.empty()) continue;
+    // A gallery image of domain d meets queries of the other domain: its offset is its
+    // closeness to that domain's cohort.
+    const Domain query_domain = calibration_->direction(d).query_domain;
+    const CohortStats st = cohort_stats(unit.index_select(0, torch::tensor(rows, torch::kLong)),
+                                        calibration_->cohort.of(query_domain), calibration_->score.cohort_top_k);
+    for (std::size_t k = 0; k < rows.size(); ++k) out[static_cast<std::size_t>(rows[k])] = st.mean[static_cast<int64_t>(k)].item<float>();
+  }
+  return out;
+}
+
+void GalleryIndex::set_calibration(const Calibration& calibration) {
+  if (calibration.fingerprint != model_.fingerprint)
+    throw Error(dir_.string() + ": the calibration belongs to model " + calibration.fingerprint + ", the index to " +
+                model_.fingerprint + ": its thresholds would not fit (calibrate the index's own model)");
+  std::unique_lock lock(mutex_);
+  {
+    SqliteStatement s(*db_, "SELECT DISTINCT domain FROM items");
+    while (s.step()) calibration.direction(parse_domain(s.column_text(0)));  // throws for an uncovered domain
+  }
+  auto next = std::make_unique<Calibration>(calibration);
+  std::swap(calibration_, next);  // offsets_for reads the new one
+  std::map<int64_t, float> offsets;
+  try {
+    if (calibration_->score.normalization == ScoreNormalization::SNorm) {
+      std::vector<int64_t> ids;
+      std::vector<std::string> domains;
+      std::vector<float> data;
+      SqliteStatement s(*db_, "SELECT id, domain, vector FROM items ORDER BY id");
+      while (s.step()) {
+        ids.push_back(s.column_int(0));
+        domains.push_back(s.column_text(1));
+        const auto v = s.column_floats(2);
+        data.insert(data.end(), v.begin(), v.end());
+      }
+      const torch::Tensor unit =
+          torch::from_blob(data.data(), {static_cast<int64_t>(ids.size()), model_.dim}, torch::kFloat).clone();
+      const std::vector<float> o = ids.empty() ? std::vector<float>{} : offsets_for(unit, domains);
+      for (std::size_t i = 0; i < ids.size(); ++i) offsets[ids[i]] = o[i];
+    }
+    SqliteTransaction t(*db_);
+    db_->exec("CREATE TABLE IF NOT EXISTS cohort_offsets(id INTEGER PRIMARY KEY, offset REAL NOT NULL); DELETE FROM cohort_offsets;");
+    SqliteStatement insert(*db_, "INSERT INTO cohort_offsets(id, offset) VALUES(?, ?)");
+    for (const auto& [id, o] : offsets) {
+      insert.reset();
+      insert.bind(1, id).bind_double(2, o);
+      insert.step();
+    }
+    set_meta(*db_, "calibration", calibration_->to_json().dump());
+    t.commit();
+  } catch (...) {
+    std::swap(calibration_, next);  // the stored state is unchanged
+    throw;
+  }
+  offsets_ = std::move(offsets);
+  std::lock_guard tl(threshold_mutex_);
+  thresholds_.clear();
+}
+
+std::vector<float> GalleryIndex::cohort_offsets(const std::vector<int64_t>& ids) const {
+  std::shared_lock lock(mutex_);
+  std::vector<float> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    auto it = offsets_.find(id);
+    out.push_back(it == offsets_.end() ? 0.0f : it->second);
+  }
+  return out;
+}
+
+int64_t GalleryIndex::identity_count() const {
+  std::shared_lock lock(mutex_);
+  return static_cast<int64_t>(identity_items_.size());
+}
+
+double GalleryIndex::threshold_for(double fpir, Domain gallery_domain) const {
+  if (!calibration_) throw Error(dir_.string() + ": the index has no calibration");
+  const int64_t n = identity_count();
+  const auto key = std::make_tuple(fpir, static_cast<int>(gallery_domain), n);
+  {
+    std::lock_guard lock(threshold_mutex_);
+    if (auto it = thresholds_.find(key); it != thresholds_.end()) return it->second;
+  }
+  const double t = calibration_->direction(gallery_domain).identification.threshold(fpir, std::max<int64_t>(1, n));
+  std::lock_guard lock(threshold_mutex_);
+  return thresholds_[key] = t;
+}
+
+double GalleryIndex::fpir_of(double threshold, Domain gallery_domain) const {
+  if (!calibration_) throw Error(dir_.string() + ": the index has no calibration");
+  return calibration_->direction(gallery_domain).identification.fpir(threshold, std::max<int64_t>(1, identity_count()));
+}
+
+std::vector<GalleryIndex::Member> GalleryIndex::members(const std::vector<std::string>& identities) const {
+  std::shared_lock lock(mutex_);
+  std::vector<Member> out;
+  SqliteStatement s(*db_, "SELECT id, identity, domain, source, content_hash, added_at, vector FROM items WHERE identity = ? ORDER BY id");
+  for (const auto& identity : identities) {
+    s.reset();
+    s.bind(1, identity);
+    while (s.step())
+      out.push_back({{s.column_int(0), s.column_text(1), s.column_text(2), s.column_text(3), s.column_text(4), s.column_int(5)},
+                     s.column_floats(6)});
+  }
+  return out;
 }
 
 GalleryIndex::~GalleryIndex() = default;
@@ -277,9 +421,22 @@ std::vector<int64_t> GalleryIndex::add(std::vector<GalleryItem> items, const tor
   // An IVF index is trained on its first vectors; later additions never retrain it.
   if (options_.kind == IndexKind::Ivf && index_->ntotal == 0)
     index_ = make_index(options_, model_.dim, data, static_cast<int64_t>(items.size()));
+  std::vector<std::string> domains;
+  for (const auto& item : items) domains.push_back(item.domain);
+  if (calibration_)
+    for (const auto& d : domains) calibration_->direction(parse_domain(d));  // a domain the calibration covers
+  const std::vector<float> offsets = offsets_for(v, domains);
   index_->add_with_ids(static_cast<int64_t>(items.size()), data, ids.data());
   try {
     commit(*index_, [&] {
+      if (!offsets.empty()) {
+        SqliteStatement o(*db_, "INSERT INTO cohort_offsets(id, offset) VALUES(?, ?)");
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          o.reset();
+          o.bind(1, ids[i]).bind_double(2, offsets[i]);
+          o.step();
+        }
+      }
       SqliteStatement insert(*db_, "INSERT INTO items(id, identity, domain, source, content_hash, added_at, vector)"
                                    " VALUES(?, ?, ?, ?, ?, ?, ?)");
       for (std::size_t i = 0; i < items.size(); ++i) {
@@ -294,6 +451,10 @@ std::vector<int64_t> GalleryIndex::add(std::vector<GalleryItem> items, const tor
     // The committed generation is still on disk: back to it.
     index_.reset(faiss::read_index(faiss_file(generation_).c_str()));
     throw;
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    ++identity_items_[items[i].identity];
+    if (!offsets.empty()) offsets_[ids[i]] = offsets[i];
   }
   return std::vector<int64_t>(ids.begin(), ids.end());
 }
@@ -310,10 +471,11 @@ int64_t GalleryIndex::remove_item(int64_t id) {
 int64_t GalleryIndex::remove_where(const std::string& condition, const std::function<void(SqliteStatement&, int)>& bind) {
   std::unique_lock lock(mutex_);
   std::vector<int64_t> ids;
+  std::vector<std::string> identities;
   {
-    SqliteStatement s(*db_, "SELECT id FROM items WHERE " + condition);
+    SqliteStatement s(*db_, "SELECT id, identity FROM items WHERE " + condition);
     bind(s, 1);
-    while (s.step()) ids.push_back(s.column_int(0));
+    while (s.step()) ids.push_back(s.column_int(0)), identities.push_back(s.column_text(1));
   }
   if (ids.empty()) return 0;
   std::unique_ptr<faiss::Index> next;
@@ -338,6 +500,11 @@ int64_t GalleryIndex::remove_where(const std::string& condition, const std::func
   }
   try {
     commit(next ? *next : *index_, [&] {
+      if (calibration_) {
+        SqliteStatement o(*db_, "DELETE FROM cohort_offsets WHERE id IN (SELECT id FROM items WHERE " + condition + ")");
+        bind(o, 1);
+        o.step();
+      }
       SqliteStatement del(*db_, "DELETE FROM items WHERE " + condition);
       bind(del, 1);
       del.step();
@@ -347,6 +514,10 @@ int64_t GalleryIndex::remove_where(const std::string& condition, const std::func
     throw;
   }
   if (next) index_ = std::move(next);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    offsets_.erase(ids[i]);
+    if (--identity_items_[identities[i]] <= 0) identity_items_.erase(identities[i]);
+  }
   return static_cast<int64_t>(ids.size());
 }
 
@@ -415,6 +586,7 @@ IndexStats GalleryIndex::stats() const {
   IndexStats st;
   st.kind = options_.kind, st.generation = generation_, st.dim = model_.dim;
   st.fingerprint = model_.fingerprint, st.preprocessing = model_.preprocessing;
+  st.calibrated = calibration_ != nullptr;
   SqliteStatement s(*db_, "SELECT domain, COUNT(*) FROM items GROUP BY domain");
   while (s.step()) st.domains[s.column_text(0)] = s.column_int(1), st.items += s.column_int(1);
   SqliteStatement ids(*db_, "SELECT COUNT(DISTINCT identity) FROM items");

@@ -5,6 +5,8 @@
 //                           added, the vector itself) and meta (model fingerprint, the
 //                           config and weights that embed queries, index settings,
 //                           generation)
+//                           and, once calibrated (set_calibration), the calibration and
+//                           each item's gallery-side cohort offset (cohort_offsets)
 //   vectors.<generation>.faiss   the search structure over the L2-normalised vectors
 //                           (inner product): IndexIDMap2 over a flat or HNSW index, or an
 //                           IndexIVFFlat holding the ids itself
@@ -25,11 +27,15 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
+#include <tuple>
 #include <string>
 #include <vector>
 
 #include <torch/types.h>
+
+#include "retrieval/open_set_score.h"
 
 namespace faiss {
 struct Index;
@@ -70,6 +76,9 @@ struct GalleryItem {
 struct GalleryHit {
   GalleryItem item;
   float distance = 0;  // Euclidean distance between the L2-normalised embeddings, in [0, 2]
+  // What the ranking used: the identity score (search by identity) or the image score
+  // (by image) under the index's calibration; the distance when uncalibrated.
+  float score = 0;
 };
 
 struct IndexStats {
@@ -77,6 +86,7 @@ struct IndexStats {
   std::map<std::string, int64_t> domains;
   IndexKind kind = IndexKind::Flat;
   std::string fingerprint, preprocessing;
+  bool calibrated = false;
 };
 
 // The FAISS search structure a gallery index of `options` uses, trained on `train`
@@ -115,6 +125,30 @@ class GalleryIndex {
   // the index is consistent.
   std::vector<std::string> verify() const;
 
+  // The calibration the index decides with (score settings, cohort, thresholds), or
+  // nullptr when it has none (searches then answer top-k, marked uncalibrated).
+  const Calibration* calibration() const { return calibration_.get(); }
+  // Attaches or replaces the calibration, in one transaction with every item's cohort
+  // offset when its score needs them. Throws Error when it belongs to another model
+  // (fingerprint) or lacks a direction for a domain the gallery holds.
+  void set_calibration(const Calibration& calibration);
+  // Gallery-side cohort offsets c(g, query domain) of the items (snorm), in that order;
+  // 0 for items without one (uncalibrated, or a score that needs none).
+  std::vector<float> cohort_offsets(const std::vector<int64_t>& ids) const;
+  // The decision threshold for a target FPIR at the index's present number of
+  // identities, for queries of a gallery of `gallery_domain` (cached); and the FPIR a
+  // threshold corresponds to. Throw Error without a calibration.
+  double threshold_for(double fpir, Domain gallery_domain) const;
+  double fpir_of(double threshold, Domain gallery_domain) const;
+  int64_t identity_count() const;
+  // Every item of the given identities, with its stored vector (exact identity scores
+  // beyond the retrieved candidates).
+  struct Member {
+    GalleryItem item;
+    std::vector<float> vector;
+  };
+  std::vector<Member> members(const std::vector<std::string>& identities) const;
+
   // For crash tests: called with "faiss written" after the new FAISS file is in place and
   // before the SQLite commit, and with "committed" after the commit.
   std::function<void(const std::string& step)> on_step;
@@ -137,6 +171,15 @@ class GalleryIndex {
   IndexOptions options_;
   int64_t generation_ = 0;
   std::vector<std::string> repairs_;
+  // Offsets of new vectors [N, dim] of items of `domains` (empty without a calibration
+  // whose score uses them).
+  std::vector<float> offsets_for(const torch::Tensor& unit_vectors, const std::vector<std::string>& domains) const;
+  void load_calibration();
+  std::unique_ptr<Calibration> calibration_;
+  std::map<int64_t, float> offsets_;              // item id -> gallery-side cohort offset
+  std::map<std::string, int64_t> identity_items_;  // identity -> items
+  mutable std::mutex threshold_mutex_;
+  mutable std::map<std::tuple<double, int, int64_t>, double> thresholds_;  // (fpir, domain, identities)
   mutable std::shared_mutex mutex_;
 };
 

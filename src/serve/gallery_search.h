@@ -2,6 +2,8 @@
 // `toonreid index` and `toonreid search` (and the HTTP service) are made of.
 #pragma once
 
+#include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,13 +33,29 @@ void enrol_share(Embedder& embedder, const Dataset& images, std::size_t batch = 
 struct SearchOptions {
   int64_t top_k = 10;
   bool by_identity = true;    // best image per identity; false: images
-  bool rerank = false;        // k-reciprocal re-ranking of the retrieved candidates
+  bool rerank = false;        // k-reciprocal re-ranking of the retrieved candidates (reorders hits only)
   int64_t candidates = 100;   // images retrieved per query before grouping / re-ranking
+  // The operating point of decisions: with a calibrated index, the threshold for this
+  // FPIR at the index's identity count; or an explicit threshold on the index's score.
+  double fpir = 0.01;
+  std::optional<double> threshold;
 };
+
+// "Is this someone we know?" for one query, from its closest identity's score.
+struct Decision {
+  enum class Kind { Match, Unknown, Uncalibrated };
+  Kind kind = Kind::Uncalibrated;  // uncalibrated: no threshold known (top-k only)
+  std::string identity;            // the closest identity by score (empty: empty gallery)
+  double score = std::nan("");     // its identity score
+  double threshold = std::nan("");  // the threshold used
+  double fpir = std::nan("");       // the FPIR the threshold corresponds to at the index's identity count
+};
+const char* decision_name(Decision::Kind kind);  // "match", "unknown", "uncalibrated"
 
 struct SearchResult {
   std::string query;             // the query image's path
-  std::vector<GalleryHit> hits;  // nearest first; by identity: each identity's best image
+  std::vector<GalleryHit> hits;  // best first; by identity: each identity's best image
+  Decision decision;
 };
 
 std::vector<SearchResult> search_images(const GalleryIndex& index, Embedder& embedder, const Dataset& queries,
@@ -46,7 +64,27 @@ std::vector<SearchResult> search_images(const GalleryIndex& index, Embedder& emb
 std::vector<SearchResult> search_embeddings(const GalleryIndex& index, const torch::Tensor& embeddings,
                                             const std::vector<std::string>& names, const SearchOptions& options);
 
+// Every face of one picture searched: where it is, how it was found, and its result.
+struct FaceSearch {
+  int index = 0;            // 1, 2, ... in picture order
+  FaceBox box;              // in the picture's pixels
+  std::string path;         // ssd | dlib | letterbox | center_crop | whole
+  float detector_score = 0;
+  SearchResult result;
+};
+struct PictureSearch {
+  std::string picture;
+  std::vector<FaceSearch> faces;  // empty: no face found
+};
+
+// Finds the faces of a decoded picture (in memory: nothing is written), embeds and
+// searches each. Thread-safe.
+PictureSearch search_picture(const GalleryIndex& index, const Embedder& embedder, const cv::Mat& rgb8,
+                             const std::string& name, const FaceSelection& faces, const SearchOptions& options);
+
+nlohmann::json to_json(const Decision& decision);
 nlohmann::json to_json(const std::vector<SearchResult>& results);
+nlohmann::json to_json(const PictureSearch& picture);
 nlohmann::json to_json(const IndexStats& stats);
 
 }  // namespace toonreid

@@ -6,13 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <mutex>
-#include <random>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -71,6 +71,14 @@ std::string validate_image(const std::string& bytes, const std::string& name) {
   return format == ImageFormat::Jpeg ? ".jpg" : ".png";
 }
 
+// Decodes an upload strictly (truncated or corrupt data is refused, naming the problem).
+cv::Mat decode_upload(const std::string& bytes, const std::string& name) {
+  validate_image(bytes, name);
+  ImageDecoder decoder;
+  decoder.set_strict(true);
+  return decoder.decode(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), name);
+}
+
 std::string read_file_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read " + path.string());
@@ -80,15 +88,7 @@ std::string read_file_bytes(const fs::path& path) {
 }  // namespace
 
 struct SearchService::Impl {
-  Impl(GalleryIndex& i, Embedder& e, ServiceOptions o) : index(i), embedder(e), options(std::move(o)) {
-    std::random_device rd;
-    scratch = fs::temp_directory_path() / ("toonreid_serve_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(scratch);
-  }
-  ~Impl() {
-    std::error_code ec;
-    fs::remove_all(scratch, ec);
-  }
+  Impl(GalleryIndex& i, Embedder& e, ServiceOptions o) : index(i), embedder(e), options(std::move(o)) {}
 
   GalleryIndex& index;
   Embedder& embedder;
@@ -96,8 +96,6 @@ struct SearchService::Impl {
   httplib::Server server;
   int port = -1;
   int listen_fd = -1;  // cpp-httplib listens with a backlog of 5; raised after bind
-  fs::path scratch;  // queries written here to be embedded, then deleted
-  std::atomic<std::uint64_t> counter{0};
   std::mutex stats_mutex;
   std::deque<double> latencies_ms;  // the last 10,000 searches
   std::uint64_t searches = 0, enrolments = 0, errors = 0;
@@ -115,39 +113,50 @@ struct SearchService::Impl {
     if (latencies_ms.size() > 10000) latencies_ms.pop_front();
   }
 
+  // The operating point and face choice of a search request (query parameters).
+  static bool search_options(const httplib::Request& req, httplib::Response& res, SearchOptions& o, FaceSelection& faces) {
+    try {
+      if (req.has_param("top_k")) o.top_k = std::stoll(req.get_param_value("top_k"));
+      if (req.has_param("fpir")) o.fpir = std::stod(req.get_param_value("fpir"));
+      if (req.has_param("threshold")) o.threshold = std::stod(req.get_param_value("threshold"));
+    } catch (const std::exception&) {
+      fail(res, 400, "top_k, fpir and threshold must be numbers");
+      return false;
+    }
+    if (o.top_k < 1 || o.top_k > 1000) return fail(res, 400, "top_k: must be 1 to 1000"), false;
+    if (!(o.fpir > 0 && o.fpir <= 1)) return fail(res, 400, "fpir: must be in (0, 1]"), false;
+    if (o.threshold && !std::isfinite(*o.threshold)) return fail(res, 400, "threshold: must be a finite number"), false;
+    const std::string by = req.has_param("by") ? req.get_param_value("by") : "identity";
+    if (by != "identity" && by != "image") return fail(res, 400, "by: identity or image"), false;
+    o.by_identity = by == "identity";
+    o.rerank = req.has_param("rerank") && req.get_param_value("rerank") == "1";
+    faces.largest_only = req.has_param("largest_face") && req.get_param_value("largest_face") == "1";
+    faces.fallback = req.has_param("fallback") && req.get_param_value("fallback") == "1";
+    return true;
+  }
+
   void search(const httplib::Request& req, httplib::Response& res) {
     const auto start = std::chrono::steady_clock::now();
     std::string bytes, name;
     if (!upload_bytes(req, bytes, name)) return fail(res, 400, "no image: send it as the multipart field 'image' or as the body");
     SearchOptions o;
+    FaceSelection faces;
+    if (!search_options(req, res, o, faces)) return;
     try {
-      if (req.has_param("top_k")) o.top_k = std::stoll(req.get_param_value("top_k"));
-    } catch (const std::exception&) {
-      return fail(res, 400, "top_k: not a number");
-    }
-    if (o.top_k < 1 || o.top_k > 1000) return fail(res, 400, "top_k: must be 1 to 1000");
-    const std::string by = req.has_param("by") ? req.get_param_value("by") : "identity";
-    if (by != "identity" && by != "image") return fail(res, 400, "by: identity or image");
-    o.by_identity = by == "identity";
-    o.rerank = req.has_param("rerank") && req.get_param_value("rerank") == "1";
-    const fs::path file = scratch / ("q" + std::to_string(counter++));
-    try {
-      const fs::path image = file.string() + validate_image(bytes, name);
-      write_file_atomically(image, bytes, false);
-      std::vector<ImageRecord> records{ImageRecord(image, "?", Domain::Cartoon)};
-      torch::Tensor q;
-      try {
-        q = embedder.embed(Dataset(std::move(records), "upload"));
-      } catch (...) {
-        fs::remove(image);
-        throw;
-      }
-      fs::remove(image);
-      auto results = search_embeddings(index, q, {name}, o);
-      nlohmann::json hits = to_json(results)[0]["hits"];
-      for (auto& h : hits) h["thumbnail"] = "/api/image/" + std::to_string(h["item"].get<int64_t>());
+      // Decoded once, in memory: nothing of the query is written anywhere.
+      const cv::Mat rgb = decode_upload(bytes, name);
+      const PictureSearch found = search_picture(index, embedder, rgb, name, faces, o);
+      nlohmann::json j = to_json(found);
+      for (auto& f : j["faces"])
+        for (auto& h : f["hits"]) h["thumbnail"] = "/api/image/" + std::to_string(h["item"].get<int64_t>());
+      j["query"] = name;
+      j["width"] = rgb.cols;
+      j["height"] = rgb.rows;
+      j["calibrated"] = index.calibration() != nullptr;
+      // The first face's hits, for clients of the one-face API.
+      j["hits"] = found.faces.empty() ? nlohmann::json::array() : j["faces"][0]["hits"];
       record(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-      reply(res, 200, {{"query", name}, {"hits", hits}});
+      reply(res, 200, j);
     } catch (const DataError& e) {
       fail(res, 400, e.what());
     }
@@ -177,10 +186,10 @@ struct SearchService::Impl {
     o.top_k = std::clamp<int64_t>(body.value("top_k", 10), 1, 1000);
     o.by_identity = body.value("by", std::string("identity")) != "image";
     const torch::Tensor q = torch::from_blob(v.data(), {1, static_cast<int64_t>(v.size())}, torch::kFloat).clone();
-    nlohmann::json hits = to_json(search_embeddings(index, q, {"embedding"}, o))[0]["hits"];
-    for (auto& h : hits) h["thumbnail"] = "/api/image/" + std::to_string(h["item"].get<int64_t>());
+    nlohmann::json r = to_json(search_embeddings(index, q, {"embedding"}, o))[0];
+    for (auto& h : r["hits"]) h["thumbnail"] = "/api/image/" + std::to_string(h["item"].get<int64_t>());
     record(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    reply(res, 200, {{"query", "embedding"}, {"hits", hits}});
+    reply(res, 200, r);
   }
 
   void enrol_upload(const httplib::Request& req, httplib::Response& res) {

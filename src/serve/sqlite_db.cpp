@@ -51,6 +51,11 @@ SqliteStatement& SqliteStatement::bind(int index, int64_t value) {
   return *this;
 }
 
+SqliteStatement& SqliteStatement::bind_double(int index, double value) {
+  db_.check(sqlite3_bind_double(stmt_, index, value), "binding");
+  return *this;
+}
+
 SqliteStatement& SqliteStatement::bind(int index, const std::string& value) {
   db_.check(sqlite3_bind_text(stmt_, index, value.c_str(), static_cast<int>(value.size()), SQLITE_TRANSIENT), "binding");
   return *this;
@@ -73,6 +78,7 @@ void SqliteStatement::reset() {
 }
 
 int64_t SqliteStatement::column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
+double SqliteStatement::column_double(int index) const { return sqlite3_column_double(stmt_, index); }
 
 std::string SqliteStatement::column_text(int index) const {
   const auto* text = sqlite3_column_text(stmt_, index);

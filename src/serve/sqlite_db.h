@@ -22,12 +22,14 @@ class SqliteStatement {
   SqliteStatement& operator=(const SqliteStatement&) = delete;
 
   SqliteStatement& bind(int index, int64_t value);
+  SqliteStatement& bind_double(int index, double value);
   SqliteStatement& bind(int index, const std::string& value);
   SqliteStatement& bind_blob(int index, const void* data, std::size_t bytes);
   // Advances to the next row; false when done. Statements without rows: call once.
   bool step();
   void reset();
   int64_t column_int(int index) const;
+  double column_double(int index) const;
   std::string column_text(int index) const;
   std::vector<float> column_floats(int index) const;  // a blob of float32
 

@@ -71,8 +71,15 @@ torch::Tensor open_set_scores() {
       .view({5, 4});
 }
 
+ScoreOptions mean_of(int m) {
+  ScoreOptions o;
+  o.aggregation = IdentityAggregation::MeanTop;
+  o.top_m = m;
+  return o;
+}
+
 TEST(OpenSet, HandComputedDirAndFpir) {
-  const IdentityScores ids = identity_scores(open_set_scores(), {0, 0, 1, 3}, {0, 1}, IdentityAggregation::Best);
+  const IdentityScores ids = identity_scores(open_set_scores(), {0, 0, 1, 3}, {0, 1}, ScoreOptions{});
   ASSERT_EQ(ids.labels, (std::vector<int>{0, 1}));
   EXPECT_FLOAT_EQ(ids.scores[3][0].item<float>(), 0.6f);
   const OpenSetMetrics m = evaluate_open_set(ids, {0, 1, 2, 0, 3}, {0.01, 0.5, 1.0}, 2);
@@ -94,7 +101,7 @@ TEST(OpenSet, HandComputedDirAndFpir) {
 }
 
 TEST(OpenSet, MeanOfTopImagesAndTheSecondCandidate) {
-  const IdentityScores ids = identity_scores(open_set_scores(), {0, 0, 1, 3}, {0, 1, 3}, IdentityAggregation::MeanTop, 2);
+  const IdentityScores ids = identity_scores(open_set_scores(), {0, 0, 1, 3}, {0, 1, 3}, mean_of(2));
   ASSERT_EQ(ids.labels, (std::vector<int>{0, 1, 3}));
   EXPECT_NEAR(ids.scores[0][0].item<float>(), 0.3, 1e-6);   // (0.1 + 0.5) / 2
   EXPECT_NEAR(ids.scores[0][1].item<float>(), 0.3, 1e-6);   // one image
@@ -106,7 +113,7 @@ TEST(OpenSet, MeanOfTopImagesAndTheSecondCandidate) {
 }
 
 TEST(OpenSet, NeedsMatedAndNonMatedQueries) {
-  const IdentityScores ids = identity_scores(open_set_scores(), {0, 0, 1, 3}, {0, 1, 3}, IdentityAggregation::Best);
+  const IdentityScores ids = identity_scores(open_set_scores(), {0, 0, 1, 3}, {0, 1, 3}, ScoreOptions{});
   EXPECT_THROW(evaluate_open_set(ids, {0, 1, 1, 0, 3}, {0.1}), Error);  // every query mated
 }
 

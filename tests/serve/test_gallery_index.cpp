@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <torch/torch.h>
+
 #include "core/error.h"
 #include "serve/gallery_index.h"
 #include "serve/gallery_search.h"
@@ -149,6 +151,119 @@ TEST(GalleryIndex, BadInputIsRefusedByName) {
   EXPECT_EQ(index.stats().items, 0);
   EXPECT_TRUE(index.search(torch::randn({2, 8}), 5)[0].empty());
   EXPECT_THROW(parse_index_kind("lsh"), Error);
+}
+
+// A calibration for model_of(16): plain distances of the best image, or snorm against a
+// small cohort; the non-mated model rests on scores around 1.3 (far from every identity).
+Calibration calibration_of(ScoreNormalization n) {
+  Calibration c;
+  c.fingerprint = "fp-1";
+  c.score.normalization = n;
+  c.score.cohort_top_k = 2;
+  torch::manual_seed(11);
+  c.cohort.photo = torch::nn::functional::normalize(torch::randn({6, 16}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  c.cohort.cartoon = torch::nn::functional::normalize(torch::randn({5, 16}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  DirectionCalibration d;
+  d.queries = 3;
+  d.identities = 4;
+  d.identification = NonMatedModel({{1.2f, 1.3f, 1.4f}, {1.25f, 1.35f, 1.45f}, {1.1f, 1.3f, 1.5f}});
+  c.directions.push_back(d);
+  return c;
+}
+
+TEST(GalleryIndex, CalibratedDecisionsMatchOrUnknownAtTheFpirsThreshold) {
+  torch::manual_seed(5);
+  testing::TempDir dir;
+  GalleryIndex::create(dir / "g", model_of(16), {});
+  GalleryIndex index(dir / "g");
+  for (int c = 0; c < 6; ++c) index.add(items("Person_" + std::to_string(c), 4), vectors_near(c, 4, 16));
+  SearchOptions o;
+  o.top_k = 3;
+  // Uncalibrated: the top-k, no decision; an explicit threshold decides without an FPIR.
+  auto r = search_embeddings(index, vectors_near(2, 1, 16), {"q"}, o);
+  EXPECT_EQ(r[0].decision.kind, Decision::Kind::Uncalibrated);
+  EXPECT_EQ(r[0].decision.identity, "Person_2");
+  o.threshold = 0.5;
+  r = search_embeddings(index, vectors_near(2, 1, 16), {"q"}, o);
+  EXPECT_EQ(r[0].decision.kind, Decision::Kind::Match);
+  EXPECT_TRUE(std::isnan(r[0].decision.fpir));
+  o.threshold.reset();
+
+  const Calibration cal = calibration_of(ScoreNormalization::None);
+  index.set_calibration(cal);
+  const double t = cal.direction(Domain::Photo).identification.threshold(0.01, 6);  // 6 identities enrolled
+  EXPECT_DOUBLE_EQ(index.threshold_for(0.01, Domain::Photo), t);
+  r = search_embeddings(index, torch::cat({vectors_near(2, 1, 16), vectors_near(10, 1, 16)}), {"known", "stranger"}, o);
+  EXPECT_EQ(r[0].decision.kind, Decision::Kind::Match);
+  EXPECT_EQ(r[0].decision.identity, "Person_2");
+  EXPECT_DOUBLE_EQ(r[0].decision.threshold, t);
+  EXPECT_DOUBLE_EQ(r[0].decision.fpir, 0.01);
+  EXPECT_LT(r[0].decision.score, t);
+  EXPECT_EQ(r[1].decision.kind, Decision::Kind::Unknown);  // about sqrt(2) from everyone
+  EXPECT_GE(r[1].decision.score, t);
+  // The threshold follows the number of identities: fewer enrolled, a higher threshold.
+  index.remove_identity("Person_5");
+  index.remove_identity("Person_4");
+  EXPECT_DOUBLE_EQ(index.threshold_for(0.01, Domain::Photo), cal.direction(Domain::Photo).identification.threshold(0.01, 4));
+  EXPECT_GE(index.threshold_for(0.01, Domain::Photo), t);
+  // Kept across a reopen.
+  GalleryIndex again(dir / "g");
+  ASSERT_NE(again.calibration(), nullptr);
+  EXPECT_TRUE(again.stats().calibrated);
+  EXPECT_TRUE(again.repairs().empty());
+}
+
+TEST(GalleryIndex, SnormOffsetsAreStoredWithEveryItemAndScoreTheSearch) {
+  torch::manual_seed(6);
+  testing::TempDir dir;
+  GalleryIndex::create(dir / "g", model_of(16), {});
+  const Calibration cal = calibration_of(ScoreNormalization::SNorm);
+  torch::Tensor first = vectors_near(1, 3, 16), later = vectors_near(3, 2, 16);
+  {
+    GalleryIndex index(dir / "g");
+    index.add(items("Person_1", 3), first);
+    index.set_calibration(cal);  // offsets of the items already there
+    index.add(items("Person_3", 2), later);  // and of those added after
+  }
+  GalleryIndex index(dir / "g");
+  const auto unit = [](const torch::Tensor& v) { return v / v.norm(2, 1, true); };
+  // A photo's offset: its closeness to the cartoon cohort (the queries' domain).
+  const CohortStats a = cohort_stats(unit(first), cal.cohort.cartoon, 2), b = cohort_stats(unit(later), cal.cohort.cartoon, 2);
+  const std::vector<float> offsets = index.cohort_offsets({1, 2, 3, 4, 5});
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(offsets[static_cast<std::size_t>(i)], a.mean[i].item<float>(), 1e-5);
+  for (int i = 0; i < 2; ++i) EXPECT_NEAR(offsets[static_cast<std::size_t>(3 + i)], b.mean[i].item<float>(), 1e-5);
+  // The search's image score: d - (c(q, photos) + offset) / 2.
+  const torch::Tensor q = vectors_near(3, 1, 16);
+  SearchOptions o;
+  o.by_identity = false;
+  o.top_k = 5;
+  const auto r = search_embeddings(index, q, {"q"}, o);
+  const float cq = cohort_stats(unit(q), cal.cohort.photo, 2).mean[0].item<float>();
+  ASSERT_EQ(r[0].hits.size(), 5u);
+  for (const auto& h : r[0].hits)
+    EXPECT_NEAR(h.score, h.distance - 0.5f * (cq + index.cohort_offsets({h.item.id})[0]), 1e-5) << h.item.id;
+  EXPECT_EQ(r[0].hits[0].item.identity, "Person_3");
+  // Removal takes the offsets along.
+  index.remove_identity("Person_1");
+  EXPECT_EQ(index.cohort_offsets({1})[0], 0.0f);
+  GalleryIndex reopened(dir / "g");
+  EXPECT_TRUE(reopened.repairs().empty());
+  EXPECT_NEAR(reopened.cohort_offsets({4})[0], b.mean[0].item<float>(), 1e-5);
+}
+
+TEST(GalleryIndex, ACalibrationOfAnotherModelOrDomainIsRefused) {
+  testing::TempDir dir;
+  GalleryIndex::create(dir / "g", model_of(16), {});
+  GalleryIndex index(dir / "g");
+  Calibration other = calibration_of(ScoreNormalization::None);
+  other.fingerprint = "fp-2";
+  EXPECT_THROW(index.set_calibration(other), Error);
+  std::vector<GalleryItem> cartoons = items("Toon", 2);
+  for (auto& c : cartoons) c.domain = "cartoon";
+  index.add(cartoons, vectors_near(0, 2, 16));
+  EXPECT_THROW(index.set_calibration(calibration_of(ScoreNormalization::None)), Error);  // no direction for a cartoon gallery
+  EXPECT_EQ(index.calibration(), nullptr);
+  EXPECT_THROW(index.threshold_for(0.01, Domain::Photo), Error);
 }
 
 }  // namespace

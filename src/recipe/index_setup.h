@@ -1,0 +1,37 @@
+// A gallery index together with the model that embeds for it: the index's own stored
+// config and checkpoint, so that new images and queries are embedded exactly as its
+// vectors were (and run.threads applies). What `index add`, `index calibrate`,
+// `search`, `scan` and `serve` open.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "recipe/run_setup.h"
+#include "serve/embedder.h"
+#include "serve/gallery_index.h"
+
+namespace toonreid {
+
+class IndexSetup {
+ public:
+  // Opens (and if needed repairs) the index, logging each repair, and loads its model.
+  // Throws Error when the checkpoint it was built with is gone or another model results.
+  explicit IndexSetup(const std::filesystem::path& dir);
+  GalleryIndex& index() { return *index_; }
+  Embedder& embedder() { return *embedder_; }
+  const RunSetup& run() const { return *run_; }
+
+ private:
+  std::unique_ptr<GalleryIndex> index_;
+  std::unique_ptr<RunSetup> run_;
+  std::unique_ptr<Embedder> embedder_;
+};
+
+// The calibration for an index: a file (toonreid calibrate), or computed now with the
+// index's model on `split` of `data` (default data.root); exactly one of the two.
+Calibration calibration_for(const RunSetup& run, Embedder& embedder, const std::string& file, const std::string& data,
+                            const std::string& split, bool progress);
+
+}  // namespace toonreid
