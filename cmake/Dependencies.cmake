@@ -30,8 +30,16 @@ find_package(faiss REQUIRED)
 find_path(GLOO_INCLUDE_DIR gloo/algorithm.h REQUIRED)
 find_library(GLOO_LIB NAMES gloo REQUIRED)
 
-# cpp-httplib (Debian builds it as a shared library: the header only declares).
+# cpp-httplib (Debian builds it as a shared library: the header only declares). The library
+# is compiled with TLS, zlib and brotli support, and those macros change the size of its
+# classes: every file that includes httplib.h must see the same ones (pkg-config's Cflags),
+# or our code and the library disagree on an object's layout (an httplib::Client on our
+# stack, constructed by the library, wrote past its end into its neighbours).
+pkg_check_modules(CPP_HTTPLIB REQUIRED cpp-httplib)
 find_library(CPP_HTTPLIB_LIB NAMES cpp-httplib REQUIRED)
+function(toonreid_uses_httplib)
+  set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS ${CPP_HTTPLIB_CFLAGS_OTHER})
+endfunction()
 
 # dlib: the HOG face detector and 68-point shape predictor of the face chain's second path.
 find_package(dlib REQUIRED)

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <cstdint>
 #include <string>
 
 #include <netinet/in.h>
@@ -70,6 +71,43 @@ inline int free_port() {
 inline std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// CRC-32 (PNG's, zlib's), for hand-made PNG chunks.
+inline std::uint32_t crc32_of(const std::string& bytes) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+// A tiny PNG whose header declares w x h pixels (a "decompression bomb": the pixel data
+// that follows is a few bytes, so decoding it would first allocate w x h x 3 bytes).
+inline std::string png_declaring(std::uint32_t w, std::uint32_t h) {
+  auto be32 = [](std::uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    return be32(static_cast<std::uint32_t>(data.size())) + type + data + be32(crc32_of(type + data));
+  };
+  const std::string ihdr = be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);  // 8-bit RGB
+  const std::string idat("\x78\x9c\x63\x00\x00\x00\x01\x00\x01", 9);                 // zlib of a zero byte
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) + chunk("IEND", "");
+}
+
+// A JPEG (of `jpeg`'s bytes) whose frame header is rewritten to declare w x h pixels.
+inline std::string jpeg_declaring(std::string jpeg, std::uint16_t w, std::uint16_t h) {
+  for (std::size_t i = 2; i + 9 < jpeg.size(); ++i)
+    if (static_cast<unsigned char>(jpeg[i]) == 0xFF && (static_cast<unsigned char>(jpeg[i + 1]) & 0xF0) == 0xC0 &&
+        static_cast<unsigned char>(jpeg[i + 1]) != 0xC4 && static_cast<unsigned char>(jpeg[i + 1]) != 0xC8 &&
+        static_cast<unsigned char>(jpeg[i + 1]) != 0xCC) {
+      jpeg[i + 5] = static_cast<char>(h >> 8), jpeg[i + 6] = static_cast<char>(h & 0xFF);
+      jpeg[i + 7] = static_cast<char>(w >> 8), jpeg[i + 8] = static_cast<char>(w & 0xFF);
+      return jpeg;
+    }
+  return jpeg;
 }
 
 // ../shared/data/cavi beside the project checkout, when present.

@@ -45,6 +45,7 @@ void add_align_command(CLI::App& app, Context& ctx) {
     AlignRunOptions run;
     run.workers = workers;
     run.progress = ctx.show_progress();
+    run.max_pixels = config.get_int("input.max_pixels");
     const AlignmentSummary s = align_copy(data, args->data, aligner, args->out, run);
     std::printf("aligned %zu image(s) in %.1f s (%.1f images/s, %d workers), %zu reused from an earlier run\n", s.aligned,
                 s.seconds, s.seconds > 0 ? s.aligned / s.seconds : 0.0, workers, s.reused);

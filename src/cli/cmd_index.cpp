@@ -8,6 +8,7 @@
 // toonreid index verify --index INDEX_DIR
 // toonreid search --index INDEX_DIR IMAGE... [--top-k 10] [--by identity|image] [--rerank] [--json]
 //                 [--fpir F | --threshold T] [--largest-face] [--fallback]
+#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -30,8 +31,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::unique_ptr<GalleryIndex> open_index(const std::string& dir) {
-  auto index = std::make_unique<GalleryIndex>(dir);
+std::unique_ptr<GalleryIndex> open_index(const std::string& dir, OpenMode mode) {
+  auto index = std::make_unique<GalleryIndex>(dir, mode);
   for (const auto& r : index->repairs()) spdlog::warn("{}: {}", dir, r);
   return index;
 }
@@ -108,6 +109,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
     GalleryIndex index(build->out);
     if (cal) index.set_calibration(*cal);
     enrol(index, embedder, images, ctx.show_progress());
+    index.snapshot();  // a bulk build: the next open loads the snapshot, nothing to replay
     print_stats_line(build->out, index);
     run.finish_job();
   });
@@ -121,7 +123,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
   a->add_option("--index", add->index, "Index folder")->required();
   add_images_args(a, add->images);
   a->callback([add, &ctx] {
-    IndexSetup setup(add->index);
+    IndexSetup setup(add->index, OpenMode::ReadWrite);
     const auto ids = enrol(setup.index(), setup.embedder(), chosen_images(add->images), ctx.show_progress());
     std::printf("%s: %zu images added, %lld in all\n", add->index.c_str(), ids.size(),
                 static_cast<long long>(setup.index().stats().items));
@@ -136,7 +138,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
   cal->add_option("--index", calibrate->index, "Index folder")->required();
   add_calibration_args(cal, calibrate->calibration, "");
   cal->callback([calibrate, &ctx] {
-    IndexSetup setup(calibrate->index);
+    IndexSetup setup(calibrate->index, OpenMode::ReadWrite);
     const auto& c = calibrate->calibration;
     if (c.file.empty() && c.split.empty()) throw Error("index calibrate: give --calibration FILE or --split S");
     const Calibration cal = calibration_for(setup.run(), setup.embedder(), c.file, c.data, c.split, ctx.show_progress());
@@ -157,7 +159,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
   by_identity->excludes(by_item);
   r->callback([remove] {
     if (remove->identity.empty() && remove->item < 0) throw Error("index remove: give --identity or --item");
-    auto index = open_index(remove->index);
+    auto index = open_index(remove->index, OpenMode::ReadWrite);
     const int64_t n = remove->identity.empty() ? index->remove_item(remove->item) : index->remove_identity(remove->identity);
     if (n == 0)
       throw Error(remove->index + ": no " + (remove->identity.empty() ? "item " + std::to_string(remove->item)
@@ -175,7 +177,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
   s->add_option("--index", stats->index, "Index folder")->required();
   s->add_flag("--json", stats->json, "As JSON");
   s->callback([stats] {
-    const IndexStats st = open_index(stats->index)->stats();
+    const IndexStats st = open_index(stats->index, OpenMode::ReadOnly)->stats();
     if (stats->json) {
       std::cout << to_json(st).dump(2) << "\n";
       return;
@@ -191,7 +193,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
   auto* v = cmd->add_subcommand("verify", "Check that the FAISS index and the database agree; exit 3 if not");
   v->add_option("--index", *verify_dir, "Index folder")->required();
   v->callback([verify_dir, &ctx] {
-    auto index = open_index(*verify_dir);
+    auto index = open_index(*verify_dir, OpenMode::ReadOnly);
     const auto problems = index->verify();
     for (const auto& p : problems) std::printf("problem: %s\n", p.c_str());
     std::printf("%s: %s (%lld items)\n", verify_dir->c_str(), problems.empty() ? "consistent" : "INCONSISTENT",
@@ -203,7 +205,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
 void add_serve_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("serve", "HTTP service and web page over a gallery index (search, enrol, remove)");
   struct Args {
-    std::string index;
+    std::string index, token_file;
     ServiceOptions service;
     double max_upload_mb = 10;
   };
@@ -211,14 +213,34 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--index", args->index, "Index folder")->required();
   cmd->add_option("--host", args->service.host, "Address to listen on (default loopback only)");
   cmd->add_option("--port", args->service.port, "Port (0: any free one)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--token", args->service.token, "Token required for changes (default: $TOONREID_TOKEN)");
-  cmd->add_option("--threads", args->service.threads, "Request threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--allowed-host", args->service.allowed_hosts,
+                  "A host name the Host header may carry besides the address listened on (repeatable; other names: 403)");
+  auto* token = cmd->add_option("--token", args->service.token,
+                                "Token required for changes (shows in ps: prefer --token-file or $TOONREID_TOKEN)");
+  cmd->add_option("--token-file", args->token_file, "File whose first line is the token")->check(CLI::ExistingFile)->excludes(token);
+  cmd->add_option("--threads", args->service.threads, "Request threads kept")->check(CLI::Range(1, 256));
+  cmd->add_option("--max-connections", args->service.max_connections,
+                  "Threads the pool may grow to while slow clients hold some")->check(CLI::Range(1, 4096));
+  cmd->add_option("--read-timeout", args->service.read_timeout_s, "Seconds within which every read of a request must bring data")
+      ->check(CLI::Range(1, 600));
+  cmd->add_option("--keep-alive-timeout", args->service.keep_alive_timeout_s, "Seconds an idle connection is kept")
+      ->check(CLI::Range(1, 600));
+  cmd->add_option("--batch-window-ms", args->service.batch_window_ms,
+                  "Searches by picture arriving within this many ms share one network pass (0: each alone)")
+      ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--max-upload-mb", args->max_upload_mb, "Largest upload accepted (413 above)")->check(CLI::Range(0.01, 1024.0));
   cmd->callback([args] {
+    if (!args->token_file.empty()) {
+      std::ifstream in(args->token_file);
+      std::getline(in, args->service.token);
+      while (!args->service.token.empty() && (args->service.token.back() == '\r' || args->service.token.back() == ' '))
+        args->service.token.pop_back();
+      if (args->service.token.empty()) throw Error(args->token_file + ": no token on its first line");
+    }
     if (args->service.token.empty())
       if (const char* t = std::getenv("TOONREID_TOKEN")) args->service.token = t;
     args->service.max_upload_bytes = static_cast<std::size_t>(args->max_upload_mb * 1024 * 1024);
-    IndexSetup setup(args->index);
+    IndexSetup setup(args->index, OpenMode::ReadWrite);
     SearchService service(setup.index(), setup.embedder(), args->service);
     const int port = service.bind();
     // The first line on stdout: where to connect (port 0 picks one).
@@ -256,12 +278,13 @@ void add_search_command(CLI::App& app, Context& ctx) {
   add_decision_args(cmd, args->search, args->threshold, args->faces);
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->callback([args, &ctx] {
-    IndexSetup setup(args->index);
+    IndexSetup setup(args->index, OpenMode::ReadOnly);
     SearchOptions o = args->search;
     o.by_identity = args->by == "identity";
     o.threshold = args->threshold;
     ImageDecoder decoder;
-    decoder.set_strict(true);
+    decoder.set_strict(true);  // the service's rule too: a truncated picture is refused
+    decoder.set_max_pixels(setup.embedder().max_pixels());
     nlohmann::json all = nlohmann::json::array();
     for (const auto& p : args->images) {
       if (!fs::is_regular_file(p)) throw Error(p + ": not a file");

@@ -43,14 +43,15 @@ void add_scan_command(CLI::App& app, Context& ctx) {
     if (!args->pictures.empty() && (!args->images.data.empty() || !args->images.manifest.empty()))
       throw Error("scan: give pictures, or --data / --manifest, not both");
     if (args->pictures.empty()) {
-      for (const auto& r : chosen_images(args->images).records()) pictures.push_back(r.source_path());
+      const Dataset chosen = chosen_images(args->images);  // named: records() refers into it
+      for (const auto& r : chosen.records()) pictures.push_back(r.source_path());
     } else {
       for (const auto& p : args->pictures) {
         if (!fs::exists(p)) throw Error(p + ": no such file");
         pictures.emplace_back(p);
       }
     }
-    IndexSetup setup(args->index);
+    IndexSetup setup(args->index, OpenMode::ReadOnly);
     RunSetup& run = const_cast<RunSetup&>(setup.run());
     run.join_job();  // under toonreid launch / torchrun: the ranks share the pictures
     args->scan.search.threshold = args->threshold;

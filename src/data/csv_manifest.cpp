@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/text.h"
 
 namespace toonreid {
 
@@ -95,6 +96,8 @@ Dataset load_csv_manifest(const fs::path& manifest) {
     r.path = fs::path(path).is_absolute() ? fs::path(path) : base / path;
     r.identity = get("identity");
     if (r.identity.empty()) throw DataError(where() + ": empty identity for " + path);
+    if (const std::string why = identity_name_problem(r.identity); !why.empty())
+      throw DataError(where() + ": identity '" + printable(r.identity) + "' " + why);
     try {
       r.domain = parse_domain(get("domain"));
     } catch (const DataError& e) {

@@ -3,6 +3,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -48,12 +49,29 @@ void read_file(const fs::path& path, std::vector<std::uint8_t>& out) {
     throw DataError("cannot read image " + path.string());
 }
 
-cv::Mat decode_png(const std::uint8_t* data, std::size_t size, const std::string& name) {
+std::string megapixels(double pixels) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f MP", pixels / 1e6);
+  return b;
+}
+
+[[noreturn]] void too_large(const std::string& name, int64_t w, int64_t h, int64_t limit, const std::string& extra) {
+  throw ImageTooLargeError(name + ": " + std::to_string(w) + " x " + std::to_string(h) + " pixels (" +
+                           megapixels(static_cast<double>(w) * static_cast<double>(h)) + ") is above the limit of " +
+                           megapixels(static_cast<double>(limit)) + " (input.max_pixels)" + extra);
+}
+
+cv::Mat decode_png(const std::uint8_t* data, std::size_t size, const std::string& name, int64_t max_pixels) {
   png_image image;
   std::memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&image, data, size))
     throw DataError("corrupt PNG image " + name + ": " + image.message);
+  // The header's size decides, before the pixels are allocated.
+  if (max_pixels > 0 && static_cast<int64_t>(image.width) * static_cast<int64_t>(image.height) > max_pixels) {
+    png_image_free(&image);
+    too_large(name, image.width, image.height, max_pixels, "");
+  }
   image.format = PNG_FORMAT_RGB;
   cv::Mat out(static_cast<int>(image.height), static_cast<int>(image.width), CV_8UC3);
   // Transparent pixels are composited onto white, the usual page colour of drawings.
@@ -85,7 +103,7 @@ cv::Mat ImageDecoder::decode(const std::uint8_t* data, std::size_t size, const s
   ImageFormat format = detect_format(data, size);
   switch (format) {
     case ImageFormat::Jpeg: return decode_jpeg(data, size, name, min_width, min_height);
-    case ImageFormat::Png: return decode_png(data, size, name);
+    case ImageFormat::Png: return decode_png(data, size, name, max_pixels_);
     case ImageFormat::Unknown: throw DataError("not an image, or a corrupt one: " + name);
     default:
       throw UnsupportedFormatError(std::string("unsupported format ") + format_name(format) + ": " + name +
@@ -100,14 +118,26 @@ cv::Mat ImageDecoder::decode_jpeg(const std::uint8_t* data, std::size_t size, co
   if (tjDecompressHeader3(tj, data, static_cast<unsigned long>(size), &width, &height, &subsamp, &colorspace) != 0)
     throw DataError("corrupt JPEG image " + name + ": " + tjGetErrorStr2(tj));
   int out_w = width, out_h = height;
+  int n = 0;
+  tjscalingfactor* factors = tjGetScalingFactors(&n);
+  const auto area = [](int64_t w, int64_t h) { return w * h; };
   if (min_w > 0 || min_h > 0) {
     // Pick the smallest scaled size that still covers the requested size.
-    int n = 0;
-    tjscalingfactor* factors = tjGetScalingFactors(&n);
     for (int i = 0; i < n; ++i) {
       int w = TJSCALED(width, factors[i]), h = TJSCALED(height, factors[i]);
-      if (w >= min_w && h >= min_h && w * h < out_w * out_h) out_w = w, out_h = h;
+      if (w >= min_w && h >= min_h && area(w, h) < area(out_w, out_h)) out_w = w, out_h = h;
     }
+  }
+  if (max_pixels_ > 0 && area(out_w, out_h) > max_pixels_) {
+    // Too many pixels: the largest DCT scale within the limit, or a refusal.
+    int best_w = 0, best_h = 0;
+    for (int i = 0; i < n; ++i) {
+      if (factors[i].num >= factors[i].denom) continue;  // reductions only
+      const int w = TJSCALED(width, factors[i]), h = TJSCALED(height, factors[i]);
+      if (area(w, h) <= max_pixels_ && area(w, h) > area(best_w, best_h)) best_w = w, best_h = h;
+    }
+    if (best_w == 0) too_large(name, width, height, max_pixels_, ", even at 1/8 scale");
+    out_w = best_w, out_h = best_h;
   }
   cv::Mat out(out_h, out_w, CV_8UC3);
   if (tjDecompress2(tj, data, static_cast<unsigned long>(size), out.data, out_w, static_cast<int>(out.step[0]), out_h,
@@ -130,7 +160,17 @@ cv::Size ImageDecoder::probe(const fs::path& path) {
       throw DataError("corrupt JPEG image " + name);
     return {w, h};
   }
-  cv::Mat m = decode(buffer_.data(), buffer_.size(), name);
+  if (format == ImageFormat::Png) {
+    png_image image;
+    std::memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&image, buffer_.data(), buffer_.size()))
+      throw DataError("corrupt PNG image " + name + ": " + image.message);
+    const cv::Size size(static_cast<int>(image.width), static_cast<int>(image.height));
+    png_image_free(&image);
+    return size;
+  }
+  cv::Mat m = decode(buffer_.data(), buffer_.size(), name);  // throws for what is not JPEG or PNG
   return m.size();
 }
 

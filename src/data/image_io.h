@@ -11,7 +11,19 @@
 
 #include <opencv2/core/mat.hpp>
 
+#include "core/error.h"
+
 namespace toonreid {
+
+// An image whose header declares more pixels than the decoder's limit (decoding it would
+// allocate width x height x 3 bytes first: a "decompression bomb").
+class ImageTooLargeError : public DataError {
+ public:
+  using DataError::DataError;
+};
+
+// The default pixel limit (input.max_pixels): 40 megapixels, 120 MB decoded.
+constexpr std::int64_t kDefaultMaxPixels = 40'000'000;
 
 enum class ImageFormat { Jpeg, Png, WebP, Bmp, Gif, Tiff, Unknown };
 const char* format_name(ImageFormat f);
@@ -36,6 +48,12 @@ class ImageDecoder {
   // (e.g. truncated files, whose missing rows come out grey). Off by default so that
   // training tolerates harmless glitches; `data stats --verify` turns it on.
   void set_strict(bool strict) { strict_ = strict; }
+  // Images are checked against a pixel limit from their header, before any pixel memory
+  // is allocated: a JPEG above it is decoded at the largest reduced DCT scale (1/2, 1/4,
+  // 1/8) that fits, a PNG above it (or a JPEG still above it at 1/8) throws
+  // ImageTooLargeError naming both sizes. 0: no limit.
+  void set_max_pixels(std::int64_t max_pixels) { max_pixels_ = max_pixels; }
+  std::int64_t max_pixels() const { return max_pixels_; }
 
   // Width and height from the header alone (no pixel decoding).
   cv::Size probe(const std::filesystem::path& path);
@@ -45,6 +63,7 @@ class ImageDecoder {
   void* handle_;  // tjhandle
   std::vector<std::uint8_t> buffer_;  // reused file buffer
   bool strict_ = false;
+  std::int64_t max_pixels_ = kDefaultMaxPixels;
 };
 
 // Convenience for one-off reads.

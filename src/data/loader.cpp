@@ -16,6 +16,7 @@ BatchLoader::BatchLoader(Dataset data, std::vector<int> labels, TransformPipelin
   if (labels_.size() != data_.size()) throw Error("BatchLoader: one label per record is needed");
   if (options_.workers <= 0) {
     inline_decoder_ = std::make_unique<ImageDecoder>();
+    inline_decoder_->set_max_pixels(options_.max_pixels);
     return;
   }
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
@@ -87,6 +88,7 @@ Batch BatchLoader::build(const BatchIndices& indices, std::size_t batch_number, 
 
 void BatchLoader::worker_loop() {
   ImageDecoder decoder;
+  decoder.set_max_pixels(options_.max_pixels);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     work_cv_.wait(lock, [&] {
@@ -151,6 +153,7 @@ LoaderOptions loader_options(const Config& config) {
   o.workers = static_cast<int>(config.get_int("loader.workers"));
   o.prefetch = static_cast<int>(config.get_int("loader.prefetch"));
   o.seed = static_cast<std::uint64_t>(config.get_int("run.seed"));
+  o.max_pixels = config.get_int("input.max_pixels");
   return o;
 }
 

@@ -43,6 +43,7 @@ struct LoaderOptions {
   // Slot number of each batch's first image within the global batch: a data-parallel
   // rank's share is augmented exactly as the same images in one process.
   std::size_t first_slot = 0;
+  std::int64_t max_pixels = 40'000'000;  // input.max_pixels: larger images are refused (image_io.h)
 };
 
 class BatchLoader {
@@ -92,6 +93,7 @@ class BatchLoader {
 
 // Declares the `loader` section's options.
 void add_loader_options(ConfigSchema& schema);
+// Reads loader.*, run.seed and input.max_pixels (declared by the input section).
 LoaderOptions loader_options(const Config& config);
 
 }  // namespace toonreid

@@ -168,6 +168,10 @@ std::string TransformPipeline::describe() const {
 void add_input_options(ConfigSchema& schema) {
   schema.describe_section("input", "Image size, normalisation and training augmentation.");
   schema.add_int_list("input.size", {320, 320}, "Network input [height, width] in pixels").size(2).range(16, 4096);
+  schema.add_int("input.max_pixels", 40'000'000,
+                 "Largest image accepted, in pixels (from its header, before decoding: larger JPEGs are decoded at "
+                 "a reduced scale when that fits, larger PNGs refused); 0: no limit")
+      .min(0);
   schema.add_bool("input.align", false,
                   "Detect, landmark and align every face first (the face section's chain; chips cached on disk), "
                   "for train, extract, eval, mine and pipeline");

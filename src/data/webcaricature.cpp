@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace toonreid {
 
@@ -95,6 +96,8 @@ Dataset load_webcaricature(const fs::path& root) {
   const bool has_points = fs::is_directory(root / "FacialPoints");
   for (const auto& dir : identity_dirs) {
     const std::string identity = dir.filename().string();
+    if (const std::string why = identity_name_problem(identity); !why.empty())
+      throw DataError(root.string() + ": identity folder '" + printable(identity) + "' " + why + " (rename it)");
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(dir)) {
       if (e.is_directory()) {

@@ -18,6 +18,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/progress.h"
 #include "core/runtime.h"
 #include "data/csv_manifest.h"
@@ -30,14 +31,9 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string fnv1a_hex(const std::uint8_t* data, std::size_t size) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (std::size_t i = 0; i < size; ++i) {
-    h ^= data[i];
-    h *= 1099511628211ULL;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  Fnv1a h;
+  h.add(data, size);
+  return h.hex();
 }
 
 std::vector<std::uint8_t> read_file(const fs::path& file) {
@@ -61,6 +57,7 @@ void run_workers(std::size_t n, const AlignRunOptions& run, const std::function<
     at::set_num_threads(threads);
     ImageDecoder decoder;
     decoder.set_strict(true);  // a truncated file is reported, not aligned from grey rows
+    decoder.set_max_pixels(run.max_pixels);
     for (std::size_t i; (i = next++) < n;) {
       job(i, decoder);
       ++done;

@@ -52,6 +52,7 @@ struct AlignRunOptions {
   int threads_per_worker = 0;  // LibTorch threads in each worker (0: the cores shared out)
   bool progress = false;
   std::string progress_label = "align";
+  std::int64_t max_pixels = 40'000'000;  // input.max_pixels
 };
 
 // input.align: the same records with paths to cached chips under

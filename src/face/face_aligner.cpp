@@ -186,30 +186,38 @@ float box_iou(const FaceBox& a, const FaceBox& b) {
 
 }  // namespace
 
-std::vector<AlignedFace> FaceAligner::align_all(const cv::Mat& rgb8) const {
-  if (rgb8.empty() || rgb8.type() != CV_8UC3) throw DataError("align: expects a non-empty 8-bit RGB image");
-  std::vector<AlignedFace> faces;
-  auto is_new = [&](const FaceBox& box) {
-    for (const auto& f : faces)
-      if (box_iou(f.box, box) > 0.3f) return false;
-    return true;
-  };
-  for (const std::string& detector : options_.detectors) {
-    if (detector == "ssd") {
-      const auto found = ssd_->detect({rgb8}, options_.min_confidence);
-      for (const FaceBox& f : found.front())
-        if (is_new(f))
-          if (auto face = from_ssd_box(rgb8, f)) faces.push_back(std::move(*face));
-    } else if (detector == "dlib") {
-      for (auto& found : dlib_->find_all(rgb8))
-        if (is_new(found.box))
-          faces.push_back(from_landmarks(rgb8, std::move(found.landmarks), FacePath::Dlib, found.box.score, found.box));
+std::vector<AlignedFace> FaceAligner::align_all(const cv::Mat& rgb8) const { return std::move(align_all(std::vector<cv::Mat>{rgb8}).front()); }
+
+std::vector<std::vector<AlignedFace>> FaceAligner::align_all(const std::vector<cv::Mat>& pictures) const {
+  for (const auto& p : pictures)
+    if (p.empty() || p.type() != CV_8UC3) throw DataError("align: expects non-empty 8-bit RGB images");
+  std::vector<std::vector<AlignedFace>> all(pictures.size());
+  std::vector<std::vector<FaceBox>> ssd_boxes;
+  if (ssd_ && !pictures.empty()) ssd_boxes = ssd_->detect(pictures, options_.min_confidence);
+  for (std::size_t i = 0; i < pictures.size(); ++i) {
+    const cv::Mat& rgb8 = pictures[i];
+    std::vector<AlignedFace>& faces = all[i];
+    auto is_new = [&](const FaceBox& box) {
+      for (const auto& f : faces)
+        if (box_iou(f.box, box) > 0.3f) return false;
+      return true;
+    };
+    for (const std::string& detector : options_.detectors) {
+      if (detector == "ssd") {
+        for (const FaceBox& f : ssd_boxes[i])
+          if (is_new(f))
+            if (auto face = from_ssd_box(rgb8, f)) faces.push_back(std::move(*face));
+      } else if (detector == "dlib") {
+        for (auto& found : dlib_->find_all(rgb8))
+          if (is_new(found.box))
+            faces.push_back(from_landmarks(rgb8, std::move(found.landmarks), FacePath::Dlib, found.box.score, found.box));
+      }
     }
+    std::stable_sort(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) {
+      return a.box.x + a.box.width / 2 < b.box.x + b.box.width / 2;
+    });
   }
-  std::stable_sort(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) {
-    return a.box.x + a.box.width / 2 < b.box.x + b.box.width / 2;
-  });
-  return faces;
+  return all;
 }
 
 }  // namespace toonreid

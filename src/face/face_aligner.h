@@ -76,6 +76,9 @@ class FaceAligner {
   // 0.3) is the same face and dropped. Ordered left to right by box centre. Empty when
   // no detector finds a face (the caller decides whether to fall back). Thread-safe.
   std::vector<AlignedFace> align_all(const cv::Mat& rgb8) const;
+  // The same for several pictures at once: one SSD forward pass for all of them (what a
+  // server batching concurrent requests wants), then each picture's other detectors.
+  std::vector<std::vector<AlignedFace>> align_all(const std::vector<cv::Mat>& pictures) const;
 
   // The chip when no face is found: the whole image letterboxed, or a centre crop
   // (face.fallback).

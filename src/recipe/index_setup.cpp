@@ -8,8 +8,8 @@
 
 namespace toonreid {
 
-IndexSetup::IndexSetup(const std::filesystem::path& dir) {
-  index_ = std::make_unique<GalleryIndex>(dir);
+IndexSetup::IndexSetup(const std::filesystem::path& dir, OpenMode mode) {
+  index_ = std::make_unique<GalleryIndex>(dir, mode);
   for (const auto& r : index_->repairs()) spdlog::warn("{}: {}", dir.string(), r);
   run_ = std::make_unique<RunSetup>(RunSetup::from_text(index_->model().config_yaml, dir.string() + " (its config)"));
   const std::string& weights = index_->model().weights;

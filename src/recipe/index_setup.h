@@ -16,9 +16,10 @@ namespace toonreid {
 
 class IndexSetup {
  public:
-  // Opens (and if needed repairs) the index, logging each repair, and loads its model.
-  // Throws Error when the checkpoint it was built with is gone or another model results.
-  explicit IndexSetup(const std::filesystem::path& dir);
+  // Opens (and, for changes, repairs) the index, logging each repair, and loads its
+  // model. Throws Error when the checkpoint it was built with is gone or another model
+  // results, or (ReadWrite) when another process is changing the index.
+  explicit IndexSetup(const std::filesystem::path& dir, OpenMode mode);
   GalleryIndex& index() { return *index_; }
   Embedder& embedder() { return *embedder_; }
   const RunSetup& run() const { return *run_; }

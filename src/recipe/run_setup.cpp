@@ -41,7 +41,8 @@ RunSetup RunSetup::resuming(const std::filesystem::path& run_dir, const std::str
   // Settings that change where or how fast a run computes, never what it computes.
   static const char* const kFree[] = {"run.threads",    "run.output_dir",          "loader.workers",
                                       "loader.prefetch", "face.cache_dir",          "dist.backend",
-                                      "dist.timeout_s",  "dist.rendezvous_timeout_s", "dist.bucket_mb"};
+                                      "dist.timeout_s",  "dist.rendezvous_timeout_s", "dist.bucket_mb",
+                                      "input.max_pixels"};
   auto is_free = [](const std::string& key) {
     return std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree);
   };
@@ -112,6 +113,7 @@ Dataset RunSetup::faces(const Dataset& data, bool progress) const {
   run.workers = available_cores();  // one image per core (bench_face: faster than cores per image)
   run.progress = progress && ProgressBar::terminal_attached();
   run.progress_label = "align faces";
+  run.max_pixels = config_.get_int("input.max_pixels");
   // In a data-parallel job each rank aligns a share into the shared cache.
   return align_with_cache_shared(data, aligner, config_.get_string("face.cache_dir"), run, group_.get());
 }

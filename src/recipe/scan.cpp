@@ -292,6 +292,7 @@ ScanSummary scan_pictures(const GalleryIndex& index, const Embedder& embedder, c
     at::set_num_threads(threads);
     ImageDecoder decoder;
     decoder.set_strict(true);
+    decoder.set_max_pixels(embedder.max_pixels());
     double t_decode = 0, t_faces = 0, t_embed = 0, t_search = 0;
     try {
       for (std::size_t k; (k = next++) < todo.size();) {

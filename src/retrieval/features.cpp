@@ -42,6 +42,7 @@ ExtractOptions extract_options(const Config& config) {
   o.flip = config.get_bool("test.flip");
   o.normalize = config.get_bool("test.normalize");
   o.workers = static_cast<int>(config.get_int("loader.workers"));
+  o.max_pixels = config.get_int("input.max_pixels");
   return o;
 }
 
@@ -57,7 +58,7 @@ torch::Tensor extract_features(ReidModel& model, const Dataset& data, const Tran
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;
-  BatchLoader loader(data, std::vector<int>(data.size(), -1), TransformPipeline(pipeline), {o.workers, 2 * std::max(1, o.workers), 0});
+  BatchLoader loader(data, std::vector<int>(data.size(), -1), TransformPipeline(pipeline), {o.workers, 2 * std::max(1, o.workers), 0, 0, o.max_pixels});
   std::vector<BatchIndices> batches = SequentialSampler(data.size(), static_cast<std::size_t>(o.batch_size)).epoch(0);
   if (o.group) {
     // This rank's contiguous run of whole batches.

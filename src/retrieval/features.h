@@ -26,6 +26,7 @@ struct ExtractOptions {
   // gathers them (the same batches as one process, so the same values bit for bit);
   // the other ranks get an undefined tensor.
   class ProcessGroup* group = nullptr;
+  std::int64_t max_pixels = 40'000'000;  // input.max_pixels
 };
 
 void add_test_options(ConfigSchema& schema);

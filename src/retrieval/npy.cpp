@@ -60,8 +60,12 @@ torch::Tensor read_npy(const std::filesystem::path& file) {
     in.read(reinterpret_cast<char*>(b), 4);
     len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<std::size_t>(b[3]) << 24);
   }
+  const auto file_size = static_cast<int64_t>(std::filesystem::file_size(file));
+  if (!in || static_cast<int64_t>(len) > file_size) throw Error(file.string() + ": truncated .npy header");
   std::string header(len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(len));
+  if (!in) throw Error(file.string() + ": truncated .npy header");
+  const int64_t data_offset = static_cast<int64_t>(in.tellg());
   if (header.find("'fortran_order': False") == std::string::npos) throw Error(file.string() + ": Fortran order is not supported");
   // 'descr': byte order, kind, size; e.g. '<f4', '<i8', '|u1'.
   const auto d = header.find("'descr'");
@@ -82,12 +86,34 @@ torch::Tensor read_npy(const std::filesystem::path& file) {
     throw Error(file.string() + ": dtype '" + descr +
                 "' is not supported (float32, float64, int8/16/32/64, uint8, bool; little-endian)");
   auto open = header.find('('), close = header.find(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) throw Error(file.string() + ": no shape in the header");
   std::vector<int64_t> shape;
   std::stringstream dims(header.substr(open + 1, close - open - 1));
-  for (std::string d; std::getline(dims, d, ',');)
-    if (d.find_first_not_of(' ') != std::string::npos) shape.push_back(std::stoll(d));
-  int64_t numel = 1;
-  for (int64_t s : shape) numel *= s;
+  try {
+    for (std::string d; std::getline(dims, d, ',');)
+      if (d.find_first_not_of(' ') != std::string::npos) {
+        std::size_t used = 0;
+        const long long v = std::stoll(d, &used);
+        if (v < 0 || d.find_first_not_of(' ', d.find_first_not_of(' ') + used) != std::string::npos) throw std::invalid_argument(d);
+        shape.push_back(v);
+      }
+  } catch (const std::logic_error&) {
+    throw Error(file.string() + ": the header's shape is not a list of sizes");
+  }
+  // The sizes the header claims must be in the file before anything is allocated for them.
+  int64_t elements = 1;
+  const int64_t element_size = static_cast<int64_t>(c10::elementSize(type->read));
+  for (int64_t s : shape) {
+    if (s != 0 && elements > (file_size / element_size) / s) {
+      elements = -1;
+      break;
+    }
+    elements *= s;
+  }
+  if (elements < 0 || elements * element_size > file_size - data_offset)
+    throw Error(file.string() + ": the header claims shape (" + header.substr(open + 1, close - open - 1) + "), more than the " +
+                std::to_string(file_size - data_offset) + " bytes of data the file holds");
+  const int64_t numel = elements;
   torch::Tensor t = torch::empty(shape, type->read);
   in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(numel * static_cast<int64_t>(t.element_size())));
   if (!in) throw Error(file.string() + ": truncated data");

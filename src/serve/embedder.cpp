@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/runtime.h"
 #include "data/transforms.h"
 #include "face/aligned_dataset.h"
@@ -15,26 +16,13 @@ namespace toonreid {
 
 namespace {
 
-// 64-bit FNV-1a.
-struct Fnv {
-  std::uint64_t h = 1469598103934665603ull;
-  void add(const void* data, std::size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  }
-  void add(const std::string& s) { add(s.data(), s.size() + 1); }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
-  }
-};
-
 // The settings that change an embedding besides the weights.
 std::string input_settings(const Config& model_config, const Config& config) {
   std::string text;
   for (const auto& o : model_config.schema().options())
-    if (o.key.rfind("input.", 0) == 0) text += o.key + "=" + format_value(model_config.get(o.key)) + "\n";
+    // (input.max_pixels refuses images, it never changes an embedding)
+    if (o.key.rfind("input.", 0) == 0 && o.key != "input.max_pixels")
+      text += o.key + "=" + format_value(model_config.get(o.key)) + "\n";
   for (const auto& o : config.schema().options())
     if (o.key.rfind("face.", 0) == 0 || o.key == "input.align" || o.key == "test.flip" || o.key == "test.normalize")
       if (o.key != "face.cache_dir") text += o.key + "=" + format_value(config.get(o.key)) + "\n";
@@ -57,7 +45,7 @@ Embedder::Embedder(const Config& config, const std::string& weights, ProcessGrou
   }
   model_->eval();
   if (config.get_bool("input.align")) aligner_ = std::make_unique<FaceAligner>(face_options(config));
-  Fnv f;
+  Fnv1a f;
   for (const auto& p : model_->named_parameters()) {
     const torch::Tensor t = p.value().to(torch::kCPU).contiguous();
     f.add(p.key());
@@ -84,6 +72,7 @@ torch::Tensor Embedder::embed(const Dataset& images, bool progress) {
     run.workers = available_cores();
     run.progress = progress;
     run.progress_label = "align faces";
+    run.max_pixels = config_.get_int("input.max_pixels");
     data = align_with_cache_shared(data, *aligner_, config_.get_string("face.cache_dir"), run, group_);
   }
   ExtractOptions o = extract_options(config_);
@@ -93,22 +82,35 @@ torch::Tensor Embedder::embed(const Dataset& images, bool progress) {
 }
 
 std::vector<AlignedFace> Embedder::find_faces(const cv::Mat& rgb8, const FaceSelection& selection) const {
+  return std::move(find_faces(std::vector<cv::Mat>{rgb8}, {selection}).front());
+}
+
+std::vector<std::vector<AlignedFace>> Embedder::find_faces(const std::vector<cv::Mat>& pictures,
+                                                           const std::vector<FaceSelection>& selections) const {
+  if (selections.size() != pictures.size()) throw Error("find_faces: one face selection per picture");
+  std::vector<std::vector<AlignedFace>> all;
   if (!aligner_) {
-    AlignedFace whole;
-    whole.chip = rgb8;
-    whole.path = FacePath::Whole;
-    whole.box = FaceBox{0, 0, static_cast<float>(rgb8.cols), static_cast<float>(rgb8.rows), 0};
-    return {whole};
+    for (const cv::Mat& rgb8 : pictures) {
+      AlignedFace whole;
+      whole.chip = rgb8;
+      whole.path = FacePath::Whole;
+      whole.box = FaceBox{0, 0, static_cast<float>(rgb8.cols), static_cast<float>(rgb8.rows), 0};
+      all.push_back({whole});
+    }
+    return all;
   }
-  std::vector<AlignedFace> faces = aligner_->align_all(rgb8);
-  if (faces.empty() && selection.fallback) faces.push_back(aligner_->fallback(rgb8));
-  if (selection.largest_only && faces.size() > 1) {
-    const auto largest = std::max_element(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) {
-      return a.box.width * a.box.height < b.box.width * b.box.height;
-    });
-    faces = {std::move(*largest)};
+  all = aligner_->align_all(pictures);
+  for (std::size_t i = 0; i < pictures.size(); ++i) {
+    std::vector<AlignedFace>& faces = all[i];
+    if (faces.empty() && selections[i].fallback) faces.push_back(aligner_->fallback(pictures[i]));
+    if (selections[i].largest_only && faces.size() > 1) {
+      const auto largest = std::max_element(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) {
+        return a.box.width * a.box.height < b.box.width * b.box.height;
+      });
+      faces = {std::move(*largest)};
+    }
   }
-  return faces;
+  return all;
 }
 
 torch::Tensor Embedder::embed_chips(const std::vector<cv::Mat>& chips) const {

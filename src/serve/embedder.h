@@ -44,12 +44,17 @@ class Embedder {
   // picture order; none when no face is found unless `selection.fallback`. Without
   // input.align the picture itself is the one face (path Whole). Thread-safe.
   std::vector<AlignedFace> find_faces(const cv::Mat& rgb8, const FaceSelection& selection) const;
+  // The same for several pictures (one detector pass over all of them).
+  std::vector<std::vector<AlignedFace>> find_faces(const std::vector<cv::Mat>& pictures,
+                                                   const std::vector<FaceSelection>& selections) const;
   // [N, dim] L2-normalised embeddings of chips (or, without input.align, pictures) as
   // find_faces gives them: the model's test pipeline and flip averaging, in batches.
   // Thread-safe.
   torch::Tensor embed_chips(const std::vector<cv::Mat>& chips) const;
 
   int64_t dim() const { return dim_; }
+  // input.max_pixels: the decoders of query pictures refuse larger images.
+  int64_t max_pixels() const { return config_.get_int("input.max_pixels"); }
   const std::string& fingerprint() const { return fingerprint_; }
   std::string preprocessing() const;  // "112x112, aligned (ssd, dlib, letterbox), flip averaged"
 

@@ -2,24 +2,33 @@
 // metadata in SQLite, in one folder:
 //
 //   gallery.sqlite          items (id, identity, domain, source path, content hash, time
-//                           added, the vector itself) and meta (model fingerprint, the
-//                           config and weights that embed queries, index settings,
-//                           generation)
-//                           and, once calibrated (set_calibration), the calibration and
-//                           each item's gallery-side cohort offset (cohort_offsets)
-//   vectors.<generation>.faiss   the search structure over the L2-normalised vectors
+//                           added, the vector itself), meta (model fingerprint, the config
+//                           and weights that embed queries, index settings, the snapshot's
+//                           generation and checksum) and, once calibrated, the calibration
+//                           and each item's gallery-side cohort offset (cohort_offsets)
+//   vectors.<generation>.faiss   a snapshot of the search structure over the unit vectors
 //                           (inner product): IndexIDMap2 over a flat or HNSW index, or an
 //                           IndexIVFFlat holding the ids itself
+//   writer.lock             held (flock) by the one process that may change the index
 //
-// SQLite is the commit point. A change writes the next generation's FAISS file first
-// (temporary file, fsync, rename), then commits rows and the new generation number in
-// one transaction, then deletes the old file. A crash before the commit leaves the old
-// generation in force (the new file is deleted on open); after it, the new one. Opening
-// also checks that the FAISS ids equal the rows' ids and rebuilds the FAISS file from
-// the stored vectors when they do not (repairs() says what was done).
+// SQLite is the log and the commit point: an enrolment or a removal is one transaction
+// of rows (O(images) written), then the in-memory structure follows. The FAISS file is a
+// snapshot of some generation; opening loads it and replays the difference with the rows
+// (rows it lacks are added, vectors without a row dropped). A new snapshot is written
+// (temporary file, fsync, rename, then the generation and checksum committed in SQLite,
+// then the old file deleted) when the log since the last one grows past
+// max(snapshot_min_log, snapshot_fraction x items), on close after changes when asked, or
+// by snapshot(). A crash anywhere leaves the committed rows, and the next open replays
+// them. A snapshot that cannot be read or fails its checksum is rebuilt from the rows
+// (repairs() says so).
+//
+// One writer: opening for changes takes writer.lock and fails naming the folder when
+// another process holds it. Opening read-only (index stats, verify, search, scan) takes
+// no lock and writes nothing: what a writer would repair is rebuilt in memory only.
 //
 // Searches take a shared lock, changes an exclusive one: many searches run at once, and
 // an enrolment blocks them only for the short index update (embedding happens before).
+// Vectors are [N, dim] float rows (N x dim, row-major), L2-normalised on the way in.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <tuple>
 #include <string>
@@ -58,6 +68,17 @@ struct IndexOptions {
   int hnsw_ef_search = 64;
 };
 
+enum class OpenMode { ReadWrite, ReadOnly };
+
+// When a new snapshot is written: the log since the last one (rows added + removed)
+// above max(min_log, fraction x items). HNSW replays slowly (graph insertions), so its
+// log is kept shorter.
+struct SnapshotPolicy {
+  double fraction = 0.25;
+  int64_t min_log = 1000;
+  int64_t hnsw_max_log = 2000;  // HNSW: at most this many rows to replay on open
+};
+
 // What embedded the vectors: queries must be embedded the same way.
 struct IndexModel {
   std::string fingerprint;    // hash of the weights and the input settings
@@ -83,6 +104,7 @@ struct GalleryHit {
 
 struct IndexStats {
   int64_t items = 0, identities = 0, generation = 0, dim = 0;
+  int64_t log = 0;  // changes since the snapshot (replayed on open)
   std::map<std::string, int64_t> domains;
   IndexKind kind = IndexKind::Flat;
   std::string fingerprint, preprocessing;
@@ -98,8 +120,10 @@ class GalleryIndex {
  public:
   // Creates an empty index in `dir` (absent or empty). Throws Error otherwise.
   static void create(const std::filesystem::path& dir, const IndexModel& model, const IndexOptions& options);
-  // Opens, checks and if needed repairs (see above).
-  explicit GalleryIndex(const std::filesystem::path& dir);
+  // Opens, checks and if needed repairs (see above). ReadWrite takes the writer lock
+  // (Error when another process holds it); ReadOnly writes nothing.
+  explicit GalleryIndex(const std::filesystem::path& dir, OpenMode mode = OpenMode::ReadWrite,
+                        SnapshotPolicy policy = {});
   ~GalleryIndex();
   GalleryIndex(const GalleryIndex&) = delete;
   GalleryIndex& operator=(const GalleryIndex&) = delete;
@@ -110,9 +134,15 @@ class GalleryIndex {
 
   // Adds items with their vectors [N, dim] (L2-normalised here); returns their ids.
   std::vector<int64_t> add(std::vector<GalleryItem> items, const torch::Tensor& vectors);
-  // Removes every item of `identity` / the item `id`; returns how many were removed.
-  int64_t remove_identity(const std::string& identity);
-  int64_t remove_item(int64_t id);
+  // Removes every item of `identity` / the item `id`; returns how many were removed
+  // (and, when asked, which).
+  int64_t remove_identity(const std::string& identity, std::vector<GalleryItem>* removed = nullptr);
+  int64_t remove_item(int64_t id, std::vector<GalleryItem>* removed = nullptr);
+  // Whether any item's image is the file `source`.
+  bool references(const std::string& source) const;
+  // Writes a snapshot of the present state now (nothing to do when the log is empty).
+  void snapshot();
+  bool read_only() const { return mode_ == OpenMode::ReadOnly; }
 
   // The k nearest items of each query [Q, dim] (normalised here), nearest first.
   std::vector<std::vector<GalleryHit>> search(const torch::Tensor& queries, int64_t k) const;
@@ -121,8 +151,9 @@ class GalleryIndex {
   // Stored vectors of `ids`, [ids, dim], in that order.
   torch::Tensor vectors(const std::vector<int64_t>& ids) const;
   IndexStats stats() const;
-  // Problems found (rows without vectors, vectors without rows, wrong sizes); empty when
-  // the index is consistent.
+  // Problems found: rows without vectors, vectors without rows, wrongly sized vectors,
+  // vectors in the search structure that differ from the stored ones, a snapshot whose
+  // checksum fails, SQLite's integrity check. Empty when the index is consistent.
   std::vector<std::string> verify() const;
 
   // The calibration the index decides with (score settings, cohort, thresholds), or
@@ -149,27 +180,38 @@ class GalleryIndex {
   };
   std::vector<Member> members(const std::vector<std::string>& identities) const;
 
-  // For crash tests: called with "faiss written" after the new FAISS file is in place and
-  // before the SQLite commit, and with "committed" after the commit.
+  // For crash tests: called with "committed" after a change's transaction, "snapshot
+  // written" once a new snapshot file is in place (before its generation is committed)
+  // and "snapshot committed" after that (before the old file is deleted).
   std::function<void(const std::string& step)> on_step;
 
  private:
-  void load_or_repair();
-  std::unique_ptr<faiss::Index> build_from_rows(int64_t* count) const;
-  // Writes `next` as generation generation_ + 1, runs `commit_rows` inside the SQLite
-  // transaction that records the new generation, then retires the old file.
-  void commit(faiss::Index& next, const std::function<void()>& commit_rows);
+  void load();
+  std::unique_ptr<faiss::Index> build_from_rows() const;
+  // Brings the structure in line with the rows: adds the rows it lacks, drops vectors
+  // without a row. Returns how many of each.
+  std::pair<int64_t, int64_t> replay();
+  void write_snapshot();  // with the exclusive lock held
+  void maybe_snapshot();
   std::filesystem::path faiss_file(int64_t generation) const;
   // Removes the rows matching `condition` (an SQL condition with parameters that `bind`
   // binds from the given index on) and their vectors; returns how many.
-  int64_t remove_where(const std::string& condition, const std::function<void(SqliteStatement&, int)>& bind);
+  int64_t remove_where(const std::string& condition, const std::function<void(SqliteStatement&, int)>& bind,
+                       std::vector<GalleryItem>* removed);
+  void drop_from_structure(const std::vector<int64_t>& ids);
 
   std::filesystem::path dir_;
+  OpenMode mode_;
+  SnapshotPolicy policy_;
+  int lock_fd_ = -1;
   std::unique_ptr<SqliteDb> db_;
   std::unique_ptr<faiss::Index> index_;
+  std::set<int64_t> hidden_;  // HNSW: removed ids still in the graph (filtered from results)
   IndexModel model_;
   IndexOptions options_;
   int64_t generation_ = 0;
+  int64_t log_ = 0;           // changes since the snapshot
+  int64_t rows_ = 0;
   std::vector<std::string> repairs_;
   // Offsets of new vectors [N, dim] of items of `domains` (empty without a calibration
   // whose score uses them).

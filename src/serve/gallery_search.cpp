@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "face/aligned_dataset.h"
 #include "retrieval/rerank.h"
+#include "serve/face_batcher.h"
 
 namespace toonreid {
 
@@ -262,18 +263,21 @@ std::vector<SearchResult> search_images(const GalleryIndex& index, Embedder& emb
 PictureSearch search_picture(const GalleryIndex& index, const Embedder& embedder, const cv::Mat& rgb8, const std::string& name,
                              const FaceSelection& selection, const SearchOptions& options) {
   check_same_model(index, embedder);
+  return search_faces(index, embed_faces(embedder, rgb8, selection), name, options);
+}
+
+PictureSearch search_faces(const GalleryIndex& index, const EmbeddedFaces& found, const std::string& name,
+                           const SearchOptions& options) {
   PictureSearch p;
   p.picture = name;
-  const std::vector<AlignedFace> faces = embedder.find_faces(rgb8, selection);
-  if (faces.empty()) return p;
-  std::vector<cv::Mat> chips;
-  for (const auto& f : faces) chips.push_back(f.chip);
-  const torch::Tensor e = embedder.embed_chips(chips);
+  if (found.faces.empty()) return p;
   std::vector<std::string> names;
-  for (std::size_t i = 0; i < faces.size(); ++i) names.push_back(name + "#" + std::to_string(i + 1));
-  auto results = search_embeddings(index, e, names, options);
-  for (std::size_t i = 0; i < faces.size(); ++i)
-    p.faces.push_back({static_cast<int>(i + 1), faces[i].box, face_path_name(faces[i].path), faces[i].score, std::move(results[i])});
+  for (std::size_t i = 0; i < found.faces.size(); ++i) names.push_back(name + "#" + std::to_string(i + 1));
+  auto results = search_embeddings(index, found.embeddings, names, options);
+  for (std::size_t i = 0; i < found.faces.size(); ++i) {
+    const AlignedFace& f = found.faces[i];
+    p.faces.push_back({static_cast<int>(i + 1), f.box, face_path_name(f.path), f.score, std::move(results[i])});
+  }
   return p;
 }
 

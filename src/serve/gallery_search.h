@@ -81,6 +81,9 @@ struct PictureSearch {
 // searches each. Thread-safe.
 PictureSearch search_picture(const GalleryIndex& index, const Embedder& embedder, const cv::Mat& rgb8,
                              const std::string& name, const FaceSelection& faces, const SearchOptions& options);
+// The search part alone, for faces embedded already (serve/face_batcher.h).
+PictureSearch search_faces(const GalleryIndex& index, const struct EmbeddedFaces& faces, const std::string& name,
+                           const SearchOptions& options);
 
 nlohmann::json to_json(const Decision& decision);
 nlohmann::json to_json(const std::vector<SearchResult>& results);

@@ -128,8 +128,10 @@ class Distributed : public ::testing::Test {
 TEST_F(Distributed, TwoProcessesWithGatheredFeaturesTrainAsOneOnTheGlobalBatch) {
   // Identity, batch-hard cross-domain triplet and center losses; BatchNorm statistics
   // and triplet mining over the global batch.
+  // (The same sums in another order: float rounding only. 1e-4, as CPUs differ in the
+  // order their kernels add; 2.3e-5 was seen on an AMD EPYC, below 1e-5 on a Xeon.)
   const double diff = one_versus_two("gather", {"dist.sync_bn=true", "dist.gather_features=true"});
-  EXPECT_LT(diff, 1e-5);
+  EXPECT_LT(diff, 1e-4);
   // Per-rank BatchNorm statistics are another computation: the check would see it.
   const double per_rank_bn = one_versus_two("per_rank_bn", {"dist.gather_features=true"});
   EXPECT_GT(per_rank_bn, 1e-3);

@@ -35,15 +35,20 @@ TEST(IndexCli, BuildSearchAddRemoveAndRefuseAnotherModel) {
   EXPECT_EQ(again.code, 1);
   EXPECT_TRUE(contains(again.out, "not empty")) << again.out;
 
-  // A cartoon of a test identity: ranked identities with the gallery photos' paths.
+  // A cartoon of a test identity: ranked identities with the gallery photos' paths (a
+  // model without input.align takes the whole picture as its one face).
   std::string cartoon;
   for (const auto& e : fs::recursive_directory_iterator(fs::path(data) / "images"))
     if (e.path().filename().string()[0] == 'C' && cartoon.empty()) cartoon = e.path().string();
   ASSERT_FALSE(cartoon.empty());
   auto found = run_cli("search --index " + index + " " + cartoon + " --top-k 2 --json --quiet");
   ASSERT_EQ(found.code, 0) << found.out;
-  const auto j = nlohmann::json::parse(found.out.substr(found.out.find('[')));
-  ASSERT_EQ(j.size(), 1u);
+  const auto pictures = nlohmann::json::parse(found.out.substr(found.out.find('[')));
+  ASSERT_EQ(pictures.size(), 1u);
+  ASSERT_EQ(pictures[0]["faces"].size(), 1u);
+  const auto& j = pictures[0]["faces"];
+  EXPECT_EQ(j[0]["detector"], "whole");
+  EXPECT_EQ(j[0]["decision"], "uncalibrated");
   ASSERT_EQ(j[0]["hits"].size(), 2u);
   EXPECT_NE(j[0]["hits"][0]["identity"], j[0]["hits"][1]["identity"]);
   EXPECT_TRUE(fs::exists(j[0]["hits"][0]["source"].get<std::string>()));

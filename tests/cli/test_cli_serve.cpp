@@ -119,10 +119,12 @@ TEST_F(ServeCli, KilledDuringEnrolmentsReopensWithEveryAcknowledgedItem) {
   b.join();
   ASSERT_TRUE(WIFSIGNALED(status));
 
-  GalleryIndex reopened(index);
-  EXPECT_TRUE(reopened.verify().empty());
-  const auto items = reopened.items(std::vector<int64_t>(acknowledged.begin(), acknowledged.end()));
-  EXPECT_EQ(items.size(), acknowledged.size()) << "an acknowledged enrolment was lost";
+  {
+    GalleryIndex reopened(index);  // the writer's lock, released before the restart below
+    EXPECT_TRUE(reopened.verify().empty());
+    const auto items = reopened.items(std::vector<int64_t>(acknowledged.begin(), acknowledged.end()));
+    EXPECT_EQ(items.size(), acknowledged.size()) << "an acknowledged enrolment was lost";
+  }
   // And the restarted server answers.
   Server again = start_server({"--index", index});
   ASSERT_GT(again.port, 0);

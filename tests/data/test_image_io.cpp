@@ -113,5 +113,40 @@ TEST(ImageIO, PngWithAlphaIsCompositedOnWhite) {
   EXPECT_EQ(m.at<cv::Vec3b>(0, 1), cv::Vec3b(255, 255, 255));
 }
 
+// Decompression bombs: the header's size is checked before any pixel memory is taken.
+TEST(ImageIO, PixelBombsAreRefusedFromTheHeaderNamingTheLimit) {
+  const std::string png = testing::png_declaring(30000, 30000);
+  ImageDecoder decoder;
+  try {
+    decoder.decode(reinterpret_cast<const std::uint8_t*>(png.data()), png.size(), "bomb.png");
+    FAIL() << "a 900-megapixel PNG was decoded";
+  } catch (const ImageTooLargeError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("bomb.png"), std::string::npos) << m;
+    EXPECT_NE(m.find("30000 x 30000"), std::string::npos) << m;
+    EXPECT_NE(m.find("40.0 MP"), std::string::npos) << m;
+    EXPECT_NE(m.find("input.max_pixels"), std::string::npos) << m;
+  }
+  const auto small = encode_jpeg(test_pattern(64, 48), 90);
+  const std::string jpeg = testing::jpeg_declaring(std::string(small.begin(), small.end()), 60000, 60000);
+  EXPECT_THROW(decoder.decode(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size(), "bomb.jpg"), ImageTooLargeError);
+  // The limit is the decoder's: lower it, and an ordinary image is refused too.
+  decoder.set_max_pixels(64 * 48 - 1);
+  const auto png_bytes = encode_png(test_pattern(64, 48));
+  EXPECT_THROW(decoder.decode(png_bytes.data(), png_bytes.size(), "p.png"), ImageTooLargeError);
+  decoder.set_max_pixels(0);  // no limit
+  EXPECT_EQ(decoder.decode(png_bytes.data(), png_bytes.size(), "p.png").size(), cv::Size(64, 48));
+}
+
+TEST(ImageIO, AJpegAboveTheLimitIsDecodedAtAReducedScaleWhenThatFits) {
+  const auto bytes = encode_jpeg(test_pattern(640, 480), 90);
+  ImageDecoder decoder;
+  decoder.set_max_pixels(100'000);  // 307,200 pixels at full size; 76,800 at 1/2
+  const cv::Mat m = decoder.decode(bytes.data(), bytes.size(), "big.jpg");
+  EXPECT_EQ(m.size(), cv::Size(320, 240));
+  decoder.set_max_pixels(1000);  // even 1/8 (80 x 60 = 4,800) is above: refused
+  EXPECT_THROW(decoder.decode(bytes.data(), bytes.size(), "big.jpg"), ImageTooLargeError);
+}
+
 }  // namespace
 }  // namespace toonreid

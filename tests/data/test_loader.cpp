@@ -106,12 +106,14 @@ TEST(BatchLoader, UnreadableImageRaisesDataErrorNamingTheFile) {
 TEST(BatchLoader, OptionsComeFromConfig) {
   ConfigSchema s;
   add_loader_options(s);
-  s.add_int("run.seed", 0, "seed");
-  Config c = make_config(s, {"loader.workers=3", "loader.prefetch=7", "run.seed=11"});
+  s.add_int("run.seed", 0, "seed");  // (declared by other sections in the real schema)
+  s.add_int("input.max_pixels", 0, "pixel limit");
+  Config c = make_config(s, {"loader.workers=3", "loader.prefetch=7", "run.seed=11", "input.max_pixels=5000"});
   LoaderOptions o = loader_options(c);
   EXPECT_EQ(o.workers, 3);
   EXPECT_EQ(o.prefetch, 7);
   EXPECT_EQ(o.seed, 11u);
+  EXPECT_EQ(o.max_pixels, 5000);
 }
 
 }  // namespace

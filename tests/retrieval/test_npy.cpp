@@ -35,7 +35,7 @@ TEST(Npy, IntegerArraysKeepTheirType) {
   EXPECT_TRUE(torch::equal(read_npy(dir / "l32.npy"), labels32));
   EXPECT_TRUE(torch::equal(read_npy(dir / "l64.npy"), labels64));
   // An unsupported type is named.
-  std::string text = "\x93NUMPY\x01\x00";
+  std::string text("\x93NUMPY\x01\x00", 8);  // (the length: the literal holds a NUL)
   std::string header = "{'descr': '>u4', 'fortran_order': False, 'shape': (1,), }";
   header += std::string(64 - (10 + header.size() + 1) % 64, ' ') + "\n";
   text += std::string(1, static_cast<char>(header.size())) + std::string(1, '\0') + header + std::string(4, '\0');
@@ -69,6 +69,33 @@ TEST(Npy, NumPyReadsWhatWeWrite) {
   std::string cmd = "/usr/bin/python3 -c \"import numpy as np; a=np.load('" + (dir / "m.npy").string() +
                     "'); assert a.shape == (2, 3) and a.dtype == np.float32 and a[1, 2] == 5\"";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
+// A header that claims more data than the file holds is refused before any allocation
+// (formerly: 4e9 rows allocated, then "truncated").
+TEST(Npy, AShapeBeyondTheFileIsRefusedBeforeAllocating) {
+  testing::TempDir dir;
+  write_npy(dir / "a.npy", torch::randn({3, 4}));
+  std::string bytes = testing::read_text(dir / "a.npy");
+  const auto at = bytes.find("(3,4)");
+  ASSERT_NE(at, std::string::npos) << bytes.substr(0, 80);
+  std::string huge = bytes;
+  huge.replace(at, 5, "(4000000000,4)");
+  huge.erase(huge.find('\n') - 9, 9);  // keep the header's length (its trailing spaces give way)
+  testing::write_text(dir / "huge.npy", huge);
+  try {
+    read_npy(dir / "huge.npy");
+    FAIL() << "allocated for 4e9 rows";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than the"), std::string::npos) << e.what();
+  }
+  std::string negative = bytes;
+  negative.replace(at, 6, "(-3, 4)");
+  negative.erase(negative.find('\n') - 1, 1);
+  testing::write_text(dir / "neg.npy", negative);
+  EXPECT_THROW(read_npy(dir / "neg.npy"), Error);
+  testing::write_text(dir / "cut.npy", bytes.substr(0, 20));
+  EXPECT_THROW(read_npy(dir / "cut.npy"), Error);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include <torch/torch.h>
 
@@ -77,65 +78,194 @@ struct Crash : std::runtime_error {
   Crash() : std::runtime_error("injected crash") {}
 };
 
-TEST(GalleryIndex, CrashBetweenTheFaissWriteAndTheCommitLeavesTheLastCommittedState) {
+std::vector<fs::path> faiss_files(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".faiss") out.push_back(e.path());
+  return out;
+}
+
+// SQLite is the log: a change is acknowledged once its rows are committed, and the
+// snapshot is rewritten only when the log has grown. A crash at any step reopens with
+// every committed change.
+TEST(GalleryIndex, CrashAtEveryWriteStepKeepsEveryCommittedChange) {
   torch::manual_seed(4);
+  testing::TempDir dir;
+  GalleryIndex::create(dir / "g", model_of(8), {});
+  SnapshotPolicy every_change;  // a snapshot after every change: every step is reached
+  every_change.min_log = 0;
+  every_change.fraction = 0;
+  {
+    GalleryIndex index(dir / "g", OpenMode::ReadWrite, every_change);
+    index.add(items("A", 5), vectors_near(0, 5, 8));
+    ASSERT_EQ(faiss_files(dir / "g").size(), 1u);
+    // Killed after the rows were committed, before the snapshot: the rows count.
+    index.on_step = [](const std::string& step) {
+      if (step == "committed") throw Crash();
+    };
+    EXPECT_THROW(index.add(items("B", 7), vectors_near(1, 7, 8)), Crash);
+  }
+  {
+    GalleryIndex reopened(dir / "g", OpenMode::ReadWrite, every_change);
+    EXPECT_TRUE(reopened.repairs().empty());
+    EXPECT_EQ(reopened.stats().items, 12);
+    EXPECT_EQ(reopened.stats().log, 7);  // replayed from the rows
+    EXPECT_EQ(reopened.search(vectors_near(1, 1, 8), 7)[0].size(), 7u);
+    EXPECT_TRUE(reopened.verify().empty());
+    // Killed with the new snapshot in place but its generation not committed.
+    reopened.on_step = [](const std::string& step) {
+      if (step == "snapshot written") throw Crash();
+    };
+    EXPECT_THROW(reopened.remove_identity("A"), Crash);
+  }
+  EXPECT_EQ(faiss_files(dir / "g").size(), 2u);
+  {
+    GalleryIndex again(dir / "g", OpenMode::ReadWrite, every_change);
+    EXPECT_EQ(again.stats().items, 7);  // the removal was committed
+    EXPECT_TRUE(again.verify().empty());
+    EXPECT_EQ(faiss_files(dir / "g").size(), 1u);  // the uncommitted snapshot is gone
+    // Killed after the snapshot's commit, before the old file is deleted.
+    again.on_step = [](const std::string& step) {
+      if (step == "snapshot committed") throw Crash();
+    };
+    EXPECT_THROW(again.add(items("C", 3), vectors_near(2, 3, 8)), Crash);
+  }
+  GalleryIndex after(dir / "g");
+  EXPECT_EQ(after.stats().items, 10);
+  EXPECT_EQ(after.stats().log, 0);
+  EXPECT_TRUE(after.verify().empty());
+  EXPECT_EQ(faiss_files(dir / "g").size(), 1u);
+}
+
+TEST(GalleryIndex, AnEnrolmentWritesItsRowsNotTheSnapshot) {
+  torch::manual_seed(7);
+  testing::TempDir dir;
+  GalleryIndex::create(dir / "g", model_of(16), {});
+  {
+    GalleryIndex index(dir / "g");
+    for (int c = 0; c < 4; ++c) index.add(items("P" + std::to_string(c), 50), vectors_near(c, 50, 16));
+    index.snapshot();
+  }
+  const auto snapshot = faiss_files(dir / "g");
+  ASSERT_EQ(snapshot.size(), 1u);
+  const auto written = fs::last_write_time(snapshot[0]);
+  {
+    GalleryIndex index(dir / "g");
+    const int64_t generation = index.stats().generation;
+    for (int i = 0; i < 20; ++i) index.add(items("New", 1), vectors_near(5, 1, 16));
+    index.remove_item(3);
+    EXPECT_EQ(index.stats().generation, generation);  // no snapshot for 21 changes of 200 items
+    EXPECT_EQ(index.stats().log, 21);
+    EXPECT_EQ(faiss_files(dir / "g"), snapshot);
+    EXPECT_EQ(fs::last_write_time(snapshot[0]), written);
+    EXPECT_EQ(index.search(vectors_near(5, 1, 16), 25)[0].size(), 25u);
+  }
+  GalleryIndex reopened(dir / "g");  // replays the 21 changes
+  EXPECT_EQ(reopened.stats().items, 219);
+  EXPECT_EQ(reopened.items({3}).size(), 0u);
+  EXPECT_TRUE(reopened.repairs().empty());
+  EXPECT_TRUE(reopened.verify().empty());
+}
+
+TEST(GalleryIndex, OneWriterAtATimeAndReadersWriteNothing) {
+  torch::manual_seed(8);
+  testing::TempDir dir;
+  GalleryIndex::create(dir / "g", model_of(8), {});
+  GalleryIndex writer(dir / "g");
+  writer.add(items("A", 3), vectors_near(0, 3, 8));
+  try {
+    GalleryIndex second(dir / "g");
+    FAIL() << "two writers";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another process is changing this index"), std::string::npos) << e.what();
+  }
+  // A reader beside the writer: sees the committed rows, writes and deletes nothing.
+  std::map<std::string, fs::file_time_type> before;
+  for (const auto& e : fs::directory_iterator(dir / "g"))
+    if (e.path().extension() != ".sqlite-shm" && e.path().extension() != ".sqlite-wal") before[e.path().filename().string()] = e.last_write_time();
+  GalleryIndex reader(dir / "g", OpenMode::ReadOnly);
+  EXPECT_EQ(reader.stats().items, 3);
+  EXPECT_EQ(reader.search(vectors_near(0, 1, 8), 3)[0].size(), 3u);
+  EXPECT_TRUE(reader.verify().empty());  // no snapshot yet: the rows are the whole log
+  EXPECT_THROW(reader.add(items("B", 1), vectors_near(1, 1, 8)), Error);
+  EXPECT_THROW(reader.remove_identity("A"), Error);
+  std::map<std::string, fs::file_time_type> after;
+  for (const auto& e : fs::directory_iterator(dir / "g"))
+    if (e.path().extension() != ".sqlite-shm" && e.path().extension() != ".sqlite-wal") after[e.path().filename().string()] = e.last_write_time();
+  EXPECT_EQ(before, after);
+  writer.add(items("B", 2), vectors_near(1, 2, 8));  // the writer goes on undisturbed
+  EXPECT_EQ(writer.stats().items, 5);
+}
+
+TEST(GalleryIndex, AnUnreadableOrDamagedSnapshotIsRebuiltFromTheRows) {
+  torch::manual_seed(5);
   testing::TempDir dir;
   GalleryIndex::create(dir / "g", model_of(8), {});
   {
     GalleryIndex index(dir / "g");
-    index.add(items("A", 5), vectors_near(0, 5, 8));
-    index.on_step = [](const std::string& step) {
-      if (step == "faiss written") throw Crash();
-    };
-    EXPECT_THROW(index.add(items("B", 7), vectors_near(1, 7, 8)), Crash);
-    EXPECT_THROW(index.remove_identity("A"), Crash);
-    // The object itself went back to its committed state.
-    EXPECT_EQ(index.stats().items, 5);
-    EXPECT_TRUE(index.verify().empty());
+    index.add(items("A", 4), vectors_near(0, 4, 8));
+    index.snapshot();
   }
-  // A process that died there: a new generation's FAISS file without the rows.
-  GalleryIndex reopened(dir / "g");
-  EXPECT_EQ(reopened.stats().items, 5);
-  EXPECT_TRUE(reopened.verify().empty());
-  EXPECT_EQ(reopened.search(vectors_near(1, 1, 8), 10)[0].size(), 5u);  // no B anywhere
-  // After the commit, before the old file is deleted: the new state, the old file retired.
-  reopened.on_step = [](const std::string& step) {
-    if (step == "committed") throw Crash();
-  };
-  EXPECT_THROW(reopened.add(items("C", 3), vectors_near(2, 3, 8)), Crash);
-  GalleryIndex after(dir / "g");
-  EXPECT_EQ(after.stats().items, 8);
-  EXPECT_TRUE(after.verify().empty());
-  int faiss_files = 0;
-  for (const auto& e : fs::directory_iterator(dir / "g")) faiss_files += e.path().extension() == ".faiss";
-  EXPECT_EQ(faiss_files, 1);
-}
-
-TEST(GalleryIndex, OpeningRepairsAMissingOrDisagreeingFaissFile) {
-  torch::manual_seed(5);
-  testing::TempDir dir;
-  GalleryIndex::create(dir / "g", model_of(8), {});
-  { GalleryIndex(dir / "g").add(items("A", 4), vectors_near(0, 4, 8)); }
-  for (const auto& e : fs::directory_iterator(dir / "g"))
-    if (e.path().extension() == ".faiss") fs::remove(e.path());
-  GalleryIndex index(dir / "g");
-  ASSERT_EQ(index.repairs().size(), 1u);
-  EXPECT_NE(index.repairs()[0].find("rebuilt from the stored vectors"), std::string::npos) << index.repairs()[0];
-  EXPECT_EQ(index.search(vectors_near(0, 1, 8), 10)[0].size(), 4u);
-  EXPECT_TRUE(index.verify().empty());
-  // A row added behind the index's back (a vector without a row is the mirror case).
+  const fs::path file = faiss_files(dir / "g").at(0);
+  const std::string good = testing::read_text(file);
+  for (const std::string& damage : {std::string(), good.substr(0, good.size() / 2), std::string("not a FAISS file at all")}) {
+    testing::write_text(file, damage);
+    GalleryIndex reader(dir / "g", OpenMode::ReadOnly);  // rebuilt in memory only
+    ASSERT_EQ(reader.repairs().size(), 1u);
+    EXPECT_NE(reader.repairs()[0].find("rebuilt from the stored vectors"), std::string::npos) << reader.repairs()[0];
+    EXPECT_EQ(reader.search(vectors_near(0, 1, 8), 10)[0].size(), 4u);
+    EXPECT_FALSE(reader.verify().empty());  // the file on disk is still bad
+    EXPECT_EQ(testing::read_text(file), damage);
+  }
+  // Vector bytes overwritten in place: the file still reads, its checksum does not match.
+  std::string flipped = good;
+  flipped[flipped.size() - 100] ^= 0x55;  // inside the last vectors (the id map follows them)
+  testing::write_text(file, flipped);
+  GalleryIndex repaired(dir / "g");
+  ASSERT_EQ(repaired.repairs().size(), 1u) << "a damaged snapshot was loaded";
+  EXPECT_NE(repaired.repairs()[0].find("damaged"), std::string::npos) << repaired.repairs()[0];
+  EXPECT_TRUE(repaired.verify().empty());  // a writer repairs: a new snapshot
+  // A vector that differs from its stored row is found by verify.
   {
     SqliteDb db(dir / "g" / "gallery.sqlite");
     std::vector<float> v(8, 0.0f);
-    v[3] = 1;
-    SqliteStatement s(db, "INSERT INTO items(identity, domain, source, content_hash, added_at, vector) VALUES('X', 'photo', 's', 'h', 0, ?)");
+    v[5] = 1;
+    SqliteStatement s(db, "UPDATE items SET vector = ? WHERE id = 2");
     s.bind_blob(1, v.data(), v.size() * sizeof(float)).step();
   }
-  GalleryIndex repaired(dir / "g");
-  ASSERT_EQ(repaired.repairs().size(), 1u);
-  EXPECT_NE(repaired.repairs()[0].find("5 rows"), std::string::npos) << repaired.repairs()[0];
-  EXPECT_EQ(repaired.stats().items, 5);
-  EXPECT_TRUE(repaired.verify().empty());
+  GalleryIndex reader(dir / "g", OpenMode::ReadOnly);
+  const auto problems = reader.verify();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("differ from the stored ones"), std::string::npos) << problems[0];
+  // Missing altogether after a snapshot was made: a repair too.
+  for (const auto& f : faiss_files(dir / "g")) fs::remove(f);  // the repair wrote a new one
+  GalleryIndex again(dir / "g", OpenMode::ReadOnly);
+  EXPECT_EQ(again.repairs().size(), 1u);
+}
+
+TEST(GalleryIndex, HnswRemovalsAreHiddenUntilTheNextSnapshot) {
+  torch::manual_seed(9);
+  testing::TempDir dir;
+  IndexOptions o;
+  o.kind = IndexKind::Hnsw;
+  GalleryIndex::create(dir / "g", model_of(16), o);
+  {
+    GalleryIndex index(dir / "g");
+    for (int c = 0; c < 3; ++c) index.add(items("P" + std::to_string(c), 20), vectors_near(c, 20, 16));
+    index.snapshot();
+    EXPECT_EQ(index.remove_identity("P1"), 20);
+    const auto hits = index.search(vectors_near(1, 1, 16), 30);  // (a range over [0] of a temporary would dangle)
+    for (const auto& h : hits[0]) EXPECT_NE(h.item.identity, "P1");
+    EXPECT_EQ(index.search(vectors_near(1, 1, 16), 30)[0].size(), 30u);
+    EXPECT_TRUE(index.verify().empty());
+  }
+  GalleryIndex reopened(dir / "g");
+  EXPECT_EQ(reopened.stats().items, 40);
+  const auto hits = reopened.search(vectors_near(1, 1, 16), 40);
+  for (const auto& h : hits[0]) EXPECT_NE(h.item.identity, "P1");
+  reopened.snapshot();  // the graph rebuilt without them
+  EXPECT_TRUE(reopened.verify().empty());
+  EXPECT_EQ(reopened.stats().log, 0);
 }
 
 TEST(GalleryIndex, BadInputIsRefusedByName) {
@@ -206,8 +336,8 @@ TEST(GalleryIndex, CalibratedDecisionsMatchOrUnknownAtTheFpirsThreshold) {
   index.remove_identity("Person_4");
   EXPECT_DOUBLE_EQ(index.threshold_for(0.01, Domain::Photo), cal.direction(Domain::Photo).identification.threshold(0.01, 4));
   EXPECT_GE(index.threshold_for(0.01, Domain::Photo), t);
-  // Kept across a reopen.
-  GalleryIndex again(dir / "g");
+  // Kept across a reopen (read-only beside the writer).
+  GalleryIndex again(dir / "g", OpenMode::ReadOnly);
   ASSERT_NE(again.calibration(), nullptr);
   EXPECT_TRUE(again.stats().calibrated);
   EXPECT_TRUE(again.repairs().empty());
@@ -246,7 +376,7 @@ TEST(GalleryIndex, SnormOffsetsAreStoredWithEveryItemAndScoreTheSearch) {
   // Removal takes the offsets along.
   index.remove_identity("Person_1");
   EXPECT_EQ(index.cohort_offsets({1})[0], 0.0f);
-  GalleryIndex reopened(dir / "g");
+  GalleryIndex reopened(dir / "g", OpenMode::ReadOnly);
   EXPECT_TRUE(reopened.repairs().empty());
   EXPECT_NEAR(reopened.cohort_offsets({4})[0], b.mean[0].item<float>(), 1e-5);
 }
