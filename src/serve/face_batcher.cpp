@@ -31,17 +31,40 @@ FaceBatcher::~FaceBatcher() {
   worker_.join();
 }
 
-EmbeddedFaces FaceBatcher::run(const cv::Mat& rgb8, const FaceSelection& selection) {
+FaceBatcher::Announcement::Announcement(FaceBatcher& batcher) : batcher_(batcher) {
+  std::lock_guard lock(batcher_.mutex_);
+  ++batcher_.coming_;
+}
+
+FaceBatcher::Announcement::~Announcement() {
+  {
+    std::lock_guard lock(batcher_.mutex_);
+    if (handed_over_) return;
+    --batcher_.coming_;  // never handed over (a picture that did not decode): not waited for
+  }
+  batcher_.cv_.notify_all();
+}
+
+EmbeddedFaces FaceBatcher::run(const cv::Mat& rgb8, const FaceSelection& selection, Announcement* announced) {
   auto job = std::make_unique<Job>();
   job->picture = rgb8;
   job->selection = selection;
   std::future<EmbeddedFaces> result = job->done.get_future();
   {
     std::lock_guard lock(mutex_);
+    if (announced && !announced->handed_over_) {
+      announced->handed_over_ = true;
+      --coming_;
+    }
     queue_.push_back(std::move(job));
   }
   cv_.notify_all();
   return result.get();
+}
+
+std::size_t FaceBatcher::batches() const {
+  std::lock_guard lock(mutex_);
+  return batches_;
 }
 
 void FaceBatcher::work() {
@@ -50,47 +73,52 @@ void FaceBatcher::work() {
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) break;  // stopping, nothing left
-    // The first picture waits a little for others to arrive.
+    // The first picture waits a little for the announced others, none when none is coming.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(window_ms_);
-    cv_.wait_until(lock, deadline, [this] { return stopping_ || queue_.size() >= max_batch_; });
+    cv_.wait_until(lock, deadline, [this] { return stopping_ || queue_.size() >= max_batch_ || coming_ == 0; });
     std::vector<std::unique_ptr<Job>> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    ++batches_;
     lock.unlock();
     process(batch);
     lock.lock();
   }
 }
 
+namespace {
+
+// One bad picture must not fail the others: after a batch failed, each alone, to learn
+// which.
+template <class Batch>
+void each_alone(const Embedder& embedder, Batch& batch) {
+  for (auto& j : batch) {
+    try {
+      j->done.set_value(embed_faces(embedder, j->picture, j->selection));
+    } catch (...) {
+      j->done.set_exception(std::current_exception());
+    }
+  }
+}
+
+}  // namespace
+
 void FaceBatcher::process(std::vector<std::unique_ptr<Job>>& batch) {
   std::vector<cv::Mat> pictures;
   std::vector<FaceSelection> selections;
   for (const auto& j : batch) pictures.push_back(j->picture), selections.push_back(j->selection);
   std::vector<std::vector<AlignedFace>> faces;
-  try {
-    faces = embedder_.find_faces(pictures, selections);
-  } catch (...) {
-    // One bad picture must not fail the others: each alone, to learn which.
-    for (auto& j : batch) {
-      try {
-        j->done.set_value(embed_faces(embedder_, j->picture, j->selection));
-      } catch (...) {
-        j->done.set_exception(std::current_exception());
-      }
-    }
-    return;
-  }
-  std::vector<cv::Mat> chips;
-  for (const auto& fs : faces)
-    for (const auto& f : fs) chips.push_back(f.chip);
   torch::Tensor all;
   try {
+    faces = embedder_.find_faces(pictures, selections);
+    std::vector<cv::Mat> chips;
+    for (const auto& fs : faces)
+      for (const auto& f : fs) chips.push_back(f.chip);
     all = embedder_.embed_chips(chips);
   } catch (...) {
-    for (auto& j : batch) j->done.set_exception(std::current_exception());
-    return;
+    return each_alone(embedder_, batch);
   }
   int64_t row = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {

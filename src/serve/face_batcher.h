@@ -35,9 +35,29 @@ class FaceBatcher {
   FaceBatcher(const FaceBatcher&) = delete;
   FaceBatcher& operator=(const FaceBatcher&) = delete;
 
+  // A picture that will be handed over soon (a request being decoded). The worker waits
+  // for announced pictures, up to the window, and not at all when none is coming: a lone
+  // request pays no window. RAII: ends when the picture is handed over or on destruction.
+  class Announcement {
+   public:
+    explicit Announcement(FaceBatcher& batcher);
+    ~Announcement();
+    Announcement(const Announcement&) = delete;
+    Announcement& operator=(const Announcement&) = delete;
+
+   private:
+    friend class FaceBatcher;
+    FaceBatcher& batcher_;
+    bool handed_over_ = false;
+  };
+
   // Blocks until the picture's faces are found and embedded; rethrows what went wrong
-  // with this picture (DataError...). Thread-safe.
-  EmbeddedFaces run(const cv::Mat& rgb8, const FaceSelection& selection);
+  // with this picture (DataError...). `announced`: this picture's announcement, if any.
+  // Thread-safe.
+  EmbeddedFaces run(const cv::Mat& rgb8, const FaceSelection& selection, Announcement* announced = nullptr);
+
+  // Batches processed so far (each one detector pass and one embedding pass).
+  std::size_t batches() const;
 
  private:
   struct Job {
@@ -51,9 +71,11 @@ class FaceBatcher {
   const Embedder& embedder_;
   const double window_ms_;
   const std::size_t max_batch_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Job>> queue_;
+  std::size_t coming_ = 0;   // announced pictures not handed over yet
+  std::size_t batches_ = 0;
   bool stopping_ = false;
   std::thread worker_;
 };

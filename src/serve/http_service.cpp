@@ -15,6 +15,7 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -321,10 +322,15 @@ struct SearchService::Impl {
     SearchOptions o;
     FaceSelection faces;
     if (!search_options(req, res, o, faces)) return;
+    // The batcher waits for this picture while it is decoded (and for nobody when no
+    // other search is in progress).
+    std::optional<FaceBatcher::Announcement> coming;
+    if (batcher) coming.emplace(*batcher);
     try {
       // Decoded once, in memory: nothing of the query is written anywhere.
       const cv::Mat rgb = decode_upload(bytes, name, options.max_pixels);
-      const PictureSearch found = search_faces(index, batcher ? batcher->run(rgb, faces) : embed_faces(embedder, rgb, faces), name, o);
+      const PictureSearch found =
+          search_faces(index, batcher ? batcher->run(rgb, faces, &*coming) : embed_faces(embedder, rgb, faces), name, o);
       nlohmann::json j = to_json(found);
       for (auto& f : j["faces"]) web_hits(f["hits"]);
       j["query"] = name;

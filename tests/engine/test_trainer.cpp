@@ -48,14 +48,16 @@ double c2p_map(ReidModel& model, const Config& config, const Dataset& test) {
 
 TEST(Trainer, TinyConfigLearnsTheSyntheticFaces) {
   ConfigSchema schema = toonreid_schema();
-  Config config = tiny_config(schema, {"solver.epochs=6", "solver.milestones=[5]"});
+  // 10 epochs: 6 gave +0.043 on an AMD EPYC (+0.05 needed) against more on a Xeon, the
+  // same code; 10 give +0.11, a margin that does not hang on the machine's rounding.
+  Config config = tiny_config(schema, {"solver.epochs=10", "solver.milestones=[8]"});
   testing::TempDir out;
   Dataset train = toons().split("train"), test = toons().split("test");
   Trainer trainer(config, train, out.path());
   const double before = c2p_map(trainer.model(), config, test);
   trainer.train();
   const double after = c2p_map(trainer.model(), config, test);
-  std::printf("C2P mAP on 12 unseen identities: %.3f at initialisation, %.3f after 6 epochs (chance ~0.1)\n", before,
+  std::printf("C2P mAP on 12 unseen identities: %.3f at initialisation, %.3f after 10 epochs (chance ~0.1)\n", before,
               after);
   EXPECT_GT(after, before + 0.05);
   EXPECT_GT(after, 0.2);
