@@ -54,6 +54,19 @@ TEST(IndexCli, BuildSearchAddRemoveAndRefuseAnotherModel) {
   EXPECT_TRUE(fs::exists(j[0]["hits"][0]["source"].get<std::string>()));
   EXPECT_LE(j[0]["hits"][0]["distance"].get<double>(), j[0]["hits"][1]["distance"].get<double>());
 
+  // What is not a picture is refused by name, with the server's rule (a half-written
+  // JPEG is corrupt, not searched); formerly a folder exited 105 and half a JPEG was
+  // searched.
+  fs::create_directories(dir / "a_folder");
+  auto folder = run_cli("search --index " + index + " " + (dir / "a_folder").string() + " --quiet");
+  EXPECT_EQ(folder.code, 1) << folder.out;
+  EXPECT_TRUE(contains(folder.out, "a_folder: not a file")) << folder.out;
+  const std::string whole = testing::read_text(cartoon);
+  testing::write_text(dir / "half.jpg", whole.substr(0, whole.size() / 2));
+  auto half = run_cli("search --index " + index + " " + (dir / "half.jpg").string() + " --quiet");
+  EXPECT_EQ(half.code, 1) << half.out;
+  EXPECT_TRUE(contains(half.out, "corrupt JPEG image")) << half.out;
+
   // More images with the index's own model; removal; a consistent index.
   auto added = run_cli("index add --index " + index + " --data " + data + " --split test --domain cartoon --quiet");
   ASSERT_EQ(added.code, 0) << added.out;

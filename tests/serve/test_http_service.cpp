@@ -9,6 +9,7 @@
 #include <sstream>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -371,7 +372,15 @@ TEST(HttpServiceAligned, NothingOfAQueryIsWritten) {
       for (const auto& e : fs::recursive_directory_iterator(d)) n += e.is_regular_file();
     return n;
   };
-  const std::size_t cache = files_in(dir / "cache"), gallery = files_in(dir / "gallery"), tmp = files_in(fs::temp_directory_path());
+  // Scratch files would go to the temporary folder: a private one for this test (the
+  // system's is shared with every other test running at the same time).
+  const fs::path private_tmp = dir / "tmp";
+  fs::create_directories(private_tmp);
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved_tmpdir = old_tmpdir ? old_tmpdir : "";
+  ::setenv("TMPDIR", private_tmp.c_str(), 1);
+  ASSERT_EQ(fs::temp_directory_path(), private_tmp);
+  const std::size_t cache = files_in(dir / "cache"), gallery = files_in(dir / "gallery");
   ServiceOptions o;
   o.port = 0;
   SearchService service(index, embedder, o);
@@ -386,7 +395,8 @@ TEST(HttpServiceAligned, NothingOfAQueryIsWritten) {
   EXPECT_EQ(ok, 6);
   EXPECT_EQ(files_in(dir / "cache"), cache);
   EXPECT_EQ(files_in(dir / "gallery"), gallery);
-  EXPECT_LE(files_in(fs::temp_directory_path()), tmp);
+  EXPECT_EQ(files_in(private_tmp), 0u);
+  if (old_tmpdir) ::setenv("TMPDIR", saved_tmpdir.c_str(), 1); else ::unsetenv("TMPDIR");
 }
 
 }  // namespace
