@@ -37,8 +37,14 @@ find_library(GLOO_LIB NAMES gloo REQUIRED)
 # stack, constructed by the library, wrote past its end into its neighbours).
 pkg_check_modules(CPP_HTTPLIB REQUIRED cpp-httplib)
 find_library(CPP_HTTPLIB_LIB NAMES cpp-httplib REQUIRED)
+# Gives those flags to every source of the list that includes httplib.h.
 function(toonreid_uses_httplib)
-  set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS ${CPP_HTTPLIB_CFLAGS_OTHER})
+  foreach(source ${ARGN})
+    file(STRINGS ${source} includes_httplib REGEX "#include <httplib.h>")
+    if(includes_httplib)
+      set_property(SOURCE ${source} APPEND PROPERTY COMPILE_OPTIONS ${CPP_HTTPLIB_CFLAGS_OTHER})
+    endif()
+  endforeach()
 endfunction()
 
 # dlib: the HOG face detector and 68-point shape predictor of the face chain's second path.
