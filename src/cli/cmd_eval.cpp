@@ -62,9 +62,11 @@ void add_eval_command(CLI::App& app, Context& ctx) {
     run.join_job();  // under toonreid launch / torchrun: the ranks share the extraction
     SplitRetrieval r = run.retrieve_split(args->model, args->model.weights, ctx.show_progress());
     if (!run.is_main()) return run.finish_job();
-    std::cout << format_table(r.directions);
+    std::cout << format_table(r.directions) << format_path_table(r.directions, r.data);
     nlohmann::json json = to_json(r.directions);
+    add_path_json(json, r.directions, r.data);
     std::string markdown = format_markdown(r.directions);
+    if (const std::string paths = format_path_markdown(r.directions, r.data); !paths.empty()) markdown += "\n" + paths;
     std::vector<DirectionOpenSet> open_set;
     if (args->open_set) {
       std::unique_ptr<Calibration> cal;
@@ -130,8 +132,8 @@ void add_extract_command(CLI::App& app, Context& ctx) {
   cmd->callback([args, &ctx] {
     RunSetup run(args->model.config, args->model.overrides);
     run.join_job();  // under toonreid launch / torchrun: the ranks share the extraction
-    const Dataset data = run.faces(run.split_data(args->model), ctx.show_progress());
     auto m = run.eval_model(args->model.weights);
+    const Dataset data = run.faces(run.split_data(args->model), ctx.show_progress(), *m.model_config);
     const torch::Tensor features = run.features(m.model, *m.model_config, data, ctx.show_progress());
     if (run.is_main()) {
       save_split_features(args->out, data, features);

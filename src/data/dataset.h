@@ -34,6 +34,9 @@ struct ImageRecord {
   // When `path` is an image derived from another (an aligned face chip, input.align):
   // that image, which lists and manifests written for users name. Empty otherwise.
   std::filesystem::path original;
+  // Which path of the face chain cut that chip (ssd, dlib, landmarks, letterbox, ...;
+  // face/face_aligner.h), for results broken down by it. Empty when not aligned.
+  std::string face_path;
 
   const std::filesystem::path& source_path() const { return original.empty() ? path : original; }
 };

@@ -1,5 +1,6 @@
 #include "eval/cross_domain.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
@@ -141,5 +142,76 @@ std::string format_markdown(const CrossDomainReport& report) { return markdown_o
 nlohmann::json to_json(const std::vector<RetrievalDirection>& d) { return json_of(named(d)); }
 std::string format_table(const std::vector<RetrievalDirection>& d) { return table_of(named(d)); }
 std::string format_markdown(const std::vector<RetrievalDirection>& d) { return markdown_of(named(d)); }
+
+}  // namespace toonreid
+
+namespace toonreid {
+
+std::vector<PathMetrics> by_query_path(const RetrievalDirection& d, const Dataset& data) {
+  std::vector<PathMetrics> out;
+  const auto& per_query = d.metrics.per_query;
+  if (per_query.size() != d.query_records.size()) return out;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < per_query.size(); ++i) {
+    if (per_query[i].positives == 0) continue;
+    const std::string& path = data.records()[d.query_records[i]].face_path;
+    if (path.empty()) continue;
+    auto it = std::find_if(out.begin(), out.end(), [&](const PathMetrics& p) { return p.path == path; });
+    if (it == out.end()) it = out.insert(out.end(), PathMetrics{path});
+    ++it->queries;
+    ++total;
+    it->mAP += per_query[i].ap;
+    it->rank1 += per_query[i].first_hit == 0 ? 1.0 : 0.0;
+  }
+  for (auto& p : out) {
+    p.share = static_cast<double>(p.queries) / static_cast<double>(total);
+    p.mAP /= static_cast<double>(p.queries);
+    p.rank1 /= static_cast<double>(p.queries);
+  }
+  return out;
+}
+
+std::string format_path_table(const std::vector<RetrievalDirection>& directions, const Dataset& data) {
+  std::string out;
+  char buf[256];
+  for (const auto& d : directions) {
+    const auto paths = by_query_path(d, data);
+    if (paths.empty()) continue;
+    if (out.empty()) out = "by query path  path          queries  share    mAP  Rank-1\n";
+    for (const auto& p : paths) {
+      std::snprintf(buf, sizeof buf, "%-14s %-12s %8zu %5.1f%% %6.2f %7.2f\n", d.name.c_str(), p.path.c_str(), p.queries,
+                    100 * p.share, 100 * p.mAP, 100 * p.rank1);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string format_path_markdown(const std::vector<RetrievalDirection>& directions, const Dataset& data) {
+  std::string out;
+  char buf[256];
+  for (const auto& d : directions) {
+    const auto paths = by_query_path(d, data);
+    if (paths.empty()) continue;
+    if (out.empty()) out = "| direction | query path | queries | share | mAP | Rank-1 |\n|---|---|---:|---:|---:|---:|\n";
+    for (const auto& p : paths) {
+      std::snprintf(buf, sizeof buf, "| %s | %s | %zu | %.1f%% | %.2f | %.2f |\n", d.name.c_str(), p.path.c_str(), p.queries,
+                    100 * p.share, 100 * p.mAP, 100 * p.rank1);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+void add_path_json(nlohmann::json& json, const std::vector<RetrievalDirection>& directions, const Dataset& data) {
+  for (const auto& d : directions) {
+    const auto paths = by_query_path(d, data);
+    if (paths.empty()) continue;
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& p : paths)
+      list.push_back({{"path", p.path}, {"queries", p.queries}, {"share", p.share}, {"mAP", p.mAP}, {"rank1", p.rank1}});
+    json[d.name]["by_query_path"] = list;
+  }
+}
 
 }  // namespace toonreid

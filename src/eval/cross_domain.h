@@ -65,3 +65,25 @@ std::string format_table(const std::vector<RetrievalDirection>& directions);
 std::string format_markdown(const std::vector<RetrievalDirection>& directions);
 
 }  // namespace toonreid
+
+namespace toonreid {
+
+// A direction's queries grouped by the face-chain path that cut their chips
+// (ImageRecord::face_path: ssd, dlib, landmarks, letterbox, ...), in the order paths are
+// first met. Empty when no query was aligned (input.align off). `data` is the split the
+// direction's record indices refer to.
+struct PathMetrics {
+  std::string path;
+  std::size_t queries = 0;  // evaluated queries on this path (with a true match)
+  double share = 0;         // queries / all evaluated queries of the direction
+  double mAP = 0, rank1 = 0;
+};
+std::vector<PathMetrics> by_query_path(const RetrievalDirection& direction, const Dataset& data);
+
+// "C2P by query path: ssd 683 (57%) mAP 51.4 R1 ..." lines for every direction; empty
+// when nothing was aligned. The JSON form goes under each direction's "by_query_path".
+std::string format_path_table(const std::vector<RetrievalDirection>& directions, const Dataset& data);
+std::string format_path_markdown(const std::vector<RetrievalDirection>& directions, const Dataset& data);
+void add_path_json(nlohmann::json& json, const std::vector<RetrievalDirection>& directions, const Dataset& data);
+
+}  // namespace toonreid

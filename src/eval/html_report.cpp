@@ -165,6 +165,22 @@ std::string render_html_report(const ReportInput& in) {
   s << "<h2>Metrics</h2>\n";
   metrics_table(s, in.directions);
   cmc_chart(s, in.directions);
+  bool any_path = false;
+  for (const auto& paths : in.by_query_path) any_path |= !paths.empty();
+  if (any_path) {
+    s << "\n<h2>By query path</h2>\n<p class=\"note\">Which path of the face chain cut each query's chip: "
+         "queries whose face no detector found (letterbox) are where accuracy is lost.</p>\n"
+         "<table><tr><th>direction</th><th>query path</th><th>queries</th><th>share</th><th>mAP</th><th>Rank-1</th></tr>\n";
+    for (std::size_t i = 0; i < in.by_query_path.size() && i < in.directions.size(); ++i)
+      for (const auto& p : in.by_query_path[i]) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "<td>%zu</td><td>%.1f%%</td><td>%.2f</td><td>%.2f</td>", p.queries, 100 * p.share,
+                      100 * p.mAP, 100 * p.rank1);
+        s << "<tr><td>" << escape_html(in.directions[i]->name) << "</td><td>" << escape_html(p.path) << "</td>" << buf
+          << "</tr>\n";
+      }
+    s << "</table>\n";
+  }
   if (!in.open_set.empty()) {
     s << "\n<h2>Open set: verification and identification</h2>\n";
     open_set_section(s, in.open_set);

@@ -29,6 +29,9 @@ struct ReportInput {
   std::vector<EpochRecord> training;                        // empty: no training section
   std::vector<ReportPicture> pictures;
   std::vector<const DirectionOpenSet*> open_set;            // empty: no open-set section
+  // Per direction (same order as `directions`): mAP by the face-chain path of the query
+  // (cross_domain.h's by_query_path); empty: no such section.
+  std::vector<std::vector<PathMetrics>> by_query_path;
 };
 
 std::string render_html_report(const ReportInput& input);

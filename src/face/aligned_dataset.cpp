@@ -230,6 +230,7 @@ Dataset align_with_cache(const Dataset& data, const FaceAligner& aligner, const 
           reused[i] = 1;
           r.original = r.path;
           r.path = chip;
+          r.face_path = row.path_taken;
           return;
         } catch (const DataError&) {
           // A damaged entry: align again below.
@@ -245,6 +246,7 @@ Dataset align_with_cache(const Dataset& data, const FaceAligner& aligner, const 
     write_image(chip, aligned, 95, false);
     r.original = r.path;
     r.path = chip;
+    r.face_path = row.path_taken;
   });
   AlignmentSummary s;
   for (std::size_t i = 0; i < rows.size(); ++i) s.add(rows[i], reused[i] != 0);

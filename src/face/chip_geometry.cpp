@@ -71,7 +71,81 @@ std::vector<Pair> correspondences(const std::vector<cv::Point2f>& pts, const Chi
   return pairs;
 }
 
+// insightface's ArcFace template for 112x112 chips (arcface_torch / insightface utils).
+constexpr double kArcFace[5][2] = {
+    {38.2946, 51.6963}, {73.5318, 51.5014}, {56.0252, 71.7366}, {41.5493, 92.3655}, {70.7299, 92.2041}};
+
+cv::Point2d mean_point(const std::vector<cv::Point2f>& pts, std::initializer_list<int> indices) {
+  cv::Point2d sum(0, 0);
+  for (int i : indices) sum += cv::Point2d(pts[static_cast<std::size_t>(i)]);
+  return sum * (1.0 / static_cast<double>(indices.size()));
+}
+
+// The five ArcFace points (eye centres left/right in the image, nose tip, mouth corners)
+// from any supported scheme.
+std::vector<cv::Point2d> five_points(const std::vector<cv::Point2f>& pts) {
+  switch (landmark_scheme(pts.size())) {
+    case LandmarkScheme::Ibug68:
+      return {mean_point(pts, {36, 37, 38, 39, 40, 41}), mean_point(pts, {42, 43, 44, 45, 46, 47}), cv::Point2d(pts[30]),
+              cv::Point2d(pts[48]), cv::Point2d(pts[54])};
+    case LandmarkScheme::FivePoint:
+      return {cv::Point2d(pts[0]), cv::Point2d(pts[1]), cv::Point2d(pts[2]), cv::Point2d(pts[3]), cv::Point2d(pts[4])};
+    case LandmarkScheme::WebCaricature17:
+      return {mean_point(pts, {8, 9}), mean_point(pts, {10, 11}), cv::Point2d(pts[12]), cv::Point2d(pts[13]),
+              cv::Point2d(pts[15])};
+  }
+  return {};
+}
+
+// Least-squares similarity (rotation, uniform scale, shift; no reflection) taking
+// `from` onto `to`: the closed form of Umeyama's estimate.
+cv::Matx23d similarity_fit(const std::vector<cv::Point2d>& from, const std::vector<cv::Point2d>& to) {
+  cv::Point2d mf(0, 0), mt(0, 0);
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    mf += from[i];
+    mt += to[i];
+  }
+  mf *= 1.0 / static_cast<double>(from.size());
+  mt *= 1.0 / static_cast<double>(to.size());
+  double sxx = 0, a = 0, b = 0;
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    const cv::Point2d p = from[i] - mf, q = to[i] - mt;
+    sxx += p.dot(p);
+    a += p.x * q.x + p.y * q.y;
+    b += p.x * q.y - p.y * q.x;
+  }
+  if (!(sxx > 1e-12) || !std::isfinite(sxx)) throw DataError("landmarks are degenerate (all at one point)");
+  a /= sxx;
+  b /= sxx;
+  return cv::Matx23d(a, -b, mt.x - (a * mf.x - b * mf.y), b, a, mt.y - (b * mf.x + a * mf.y));
+}
+
 }  // namespace
+
+std::vector<cv::Point2d> arcface_template(const ChipGeometry& g) {
+  std::vector<cv::Point2d> out;
+  for (const auto& p : kArcFace)
+    out.emplace_back((g.padding + p[0] / 112.0) / (1 + 2 * g.padding) * g.size,
+                     (g.padding + p[1] / 112.0) / (1 + 2 * g.padding) * g.size);
+  return out;
+}
+
+double shape_fit_residual(const std::vector<cv::Point2f>& landmarks) {
+  // Template points 17..67 in the unit square against the landmarks mapped into it.
+  ChipGeometry unit{1, 0.0, "dlib"};
+  std::vector<cv::Point2d> image, model;
+  for (int i = 17; i < 68; ++i) {
+    image.emplace_back(landmarks[static_cast<std::size_t>(i)]);
+    model.push_back(template_point(i, unit));
+  }
+  const cv::Matx23d m = similarity_fit(image, model);
+  double sum = 0;
+  for (std::size_t i = 0; i < image.size(); ++i) {
+    const cv::Point2d p(m(0, 0) * image[i].x + m(0, 1) * image[i].y + m(0, 2), m(1, 0) * image[i].x + m(1, 1) * image[i].y + m(1, 2));
+    sum += (p - model[i]).dot(p - model[i]);
+  }
+  return std::sqrt(sum / static_cast<double>(image.size()));
+}
 
 LandmarkScheme landmark_scheme(std::size_t count) {
   switch (count) {
@@ -100,6 +174,8 @@ cv::Point2d template_point(int index, const ChipGeometry& g) {
 }
 
 cv::Matx23d chip_transform(const std::vector<cv::Point2f>& landmarks, const ChipGeometry& g) {
+  if (g.template_name == "arcface") return similarity_fit(five_points(landmarks), arcface_template(g));
+  if (g.template_name != "dlib") throw Error("chip template '" + g.template_name + "': expected dlib or arcface");
   const std::vector<Pair> pairs = correspondences(landmarks, g);
   double spread = 0;
   for (const Pair& p : pairs) spread += cv::norm(p.image - pairs.front().image);

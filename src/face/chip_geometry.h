@@ -11,6 +11,7 @@
 // user can supply goes through the same fit, with the template positions of its points.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include <opencv2/core/mat.hpp>
@@ -18,9 +19,18 @@
 
 namespace toonreid {
 
+// Two templates:
+//   dlib     the mean face above (dlib's face network: 150 px, padding 0.25).
+//   arcface  insightface's five points for 112x112 chips (eye centres, nose tip, mouth
+//            corners), the chip networks trained with ArcFace on MS1M expect
+//            (MobileFaceNet: 112 px, padding 0). The points come from any landmark
+//            scheme (68: the eyes' means, 30, 48, 54), fitted by least squares (a
+//            similarity, as insightface's own alignment), and scaled to `size`; padding
+//            p widens the view as for dlib's template: x -> (p + x / 112) / (1 + 2p) * size.
 struct ChipGeometry {
   int size = 150;
   double padding = 0.25;
+  std::string template_name = "dlib";  // dlib | arcface
 };
 
 // Landmark layouts toonreid understands, told apart by their number of points.
@@ -41,6 +51,16 @@ cv::Matx23d chip_transform(const std::vector<cv::Point2f>& landmarks, const Chip
 // outside the image filled with zeros (as dlib's extract_image_chip). Large reductions
 // first shrink the image by area averaging, so that the chip is not aliased.
 cv::Mat extract_chip(const cv::Mat& image, const cv::Matx23d& image_to_chip, int size);
+
+// Where the ArcFace template puts its five points in a chip of this geometry.
+std::vector<cv::Point2d> arcface_template(const ChipGeometry& geometry);
+
+// How far 68 landmarks are from a face's shape: the RMS distance, in units of the face's
+// size (dlib's mean face in a unit square), between the mean face and the landmarks
+// after the best similarity fit of points 17..67. Landmarks of a face lie near 0.02-0.05;
+// a landmark net run on something that is not a face scatters them further.
+// Requires 68 landmarks.
+double shape_fit_residual(const std::vector<cv::Point2f>& landmarks);
 
 // Where the template puts dlib's point `index` (17..67) in a chip.
 cv::Point2d template_point(int index, const ChipGeometry& geometry);

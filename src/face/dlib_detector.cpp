@@ -96,17 +96,17 @@ dlib::matrix<unsigned char> scan_image(const cv::Mat& rgb8, int upsample, double
 
 }  // namespace
 
-std::optional<DlibFaceFinder::Found> DlibFaceFinder::find(const cv::Mat& rgb8) const {
+std::optional<DlibFaceFinder::Found> DlibFaceFinder::find(const cv::Mat& rgb8, int upsample) const {
   double scale = 1;
-  const auto gray = scan_image(rgb8, impl_->upsample, &scale);
+  const auto gray = scan_image(rgb8, upsample >= 0 ? upsample : impl_->upsample, &scale);
   auto found = detect_faces(impl_->detector, impl_->predictor, gray, scale, true);
   if (found.empty()) return std::nullopt;
   return std::move(found.front());
 }
 
-std::vector<DlibFaceFinder::Found> DlibFaceFinder::find_all(const cv::Mat& rgb8) const {
+std::vector<DlibFaceFinder::Found> DlibFaceFinder::find_all(const cv::Mat& rgb8, int upsample) const {
   double scale = 1;
-  const auto gray = scan_image(rgb8, impl_->upsample, &scale);
+  const auto gray = scan_image(rgb8, upsample >= 0 ? upsample : impl_->upsample, &scale);
   return detect_faces(impl_->detector, impl_->predictor, gray, scale, false);
 }
 

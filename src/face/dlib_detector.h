@@ -32,10 +32,11 @@ class DlibFaceFinder {
     std::vector<cv::Point2f> landmarks;  // 68 iBUG points
   };
   // The highest-scoring face of an 8-bit RGB image, if any. Thread-safe: each call
-  // uses its own copy of the detector.
-  std::optional<Found> find(const cv::Mat& rgb8) const;
+  // uses its own copy of the detector. `upsample` >= 0 replaces the constructor's
+  // doublings for this call (the chain's dlib_up path).
+  std::optional<Found> find(const cv::Mat& rgb8, int upsample = -1) const;
   // Every face the detector finds, best first.
-  std::vector<Found> find_all(const cv::Mat& rgb8) const;
+  std::vector<Found> find_all(const cv::Mat& rgb8, int upsample = -1) const;
   // The 68 landmarks inside a given face box (used for boxes found by another detector).
   std::vector<cv::Point2f> landmarks(const cv::Mat& rgb8, const FaceBox& box) const;
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "core/config.h"
@@ -11,6 +12,7 @@
 #include "face/dlib_detector.h"
 #include "face/landmark_net.h"
 #include "model/faceapi_weights.h"
+#include "model/graph_backbones.h"
 
 namespace toonreid {
 
@@ -22,6 +24,9 @@ const char* face_path_name(FacePath p) {
     case FacePath::Letterbox: return "letterbox";
     case FacePath::CenterCrop: return "center_crop";
     case FacePath::Whole: return "whole";
+    case FacePath::DlibUp: return "dlib_up";
+    case FacePath::SsdLow: return "ssd_low";
+    case FacePath::Landmarks: return "landmarks";
   }
   return "?";
 }
@@ -31,9 +36,11 @@ void add_face_options(ConfigSchema& schema) {
                           "Face detection, landmarks and alignment (input.align, toonreid align): a chain of detectors "
                           "tried in order, then a fallback; chips in dlib's geometry.");
   schema.add_string_list("face.detectors", {"ssd", "dlib"},
-                         "Detectors tried in order: ssd (face-api's SSD MobileNet v1 + 68-point net), dlib (HOG + "
-                         "shape predictor)")
-      .one_of({"ssd", "dlib"});
+                         "Paths tried in order: ssd (face-api's SSD MobileNet v1 + 68-point net), dlib (HOG + "
+                         "shape predictor), dlib_up (HOG on the image doubled face.dlib_upsample_more times), ssd_low "
+                         "(SSD boxes down to face.low_confidence whose landmarks fit a face), landmarks (the 68-point "
+                         "net on the whole image and centred crops, kept when its landmarks fit a face)")
+      .one_of({"ssd", "dlib", "dlib_up", "ssd_low", "landmarks"});
   schema.add_string("face.fallback", "letterbox", "When no detector finds a face: the whole image letterboxed, or a centre crop")
       .one_of({"letterbox", "center_crop"});
   schema.add_float("face.center_crop_fraction", 0.8, "Centre-crop fallback: side of the crop / the image's shorter side")
@@ -43,12 +50,32 @@ void add_face_options(ConfigSchema& schema) {
       .one_of({"faceapi", "dlib"});
   schema.add_int("face.dlib_upsample", 1, "dlib HOG detector: times the image is doubled before scanning (finds faces < 80 px)")
       .range(0, 3);
+  schema.add_int("face.dlib_upsample_more", 2, "dlib_up path: times the image is doubled before the HOG scan").range(0, 4);
+  schema.add_float("face.low_confidence", 0.2, "ssd_low path: lowest SSD face score considered").greater_than(0).max(1);
+  schema.add_float("face.max_shape_residual", 0.05,
+                   "ssd_low and landmarks paths: largest RMS distance (fraction of the face's size) between the "
+                   "landmarks and dlib's mean face after a similarity fit")
+      .greater_than(0)
+      .max(1);
+  schema.add_float_list("face.landmark_crops", {1.0, 0.85, 0.7},
+                        "landmarks path: centred square crops tried, as fractions of the shorter image side (1: the "
+                        "whole image)")
+      .range(0.1, 1);
   schema.add_bool("face.user_landmarks", true,
                   "Use landmarks the data set supplies (WebCaricature FacialPoints/, a manifest's landmarks column) "
                   "instead of detection");
-  schema.add_int("face.chip_size", 150, "Side of the aligned chip in pixels (dlib's face network: 150)").range(16, 1024);
-  schema.add_float("face.padding", 0.25, "Chip padding around dlib's mean face, per side, as a fraction of its size (dlib: 0.25)")
-      .range(0, 2);
+  schema.add_int("face.chip_size", 0,
+                 "Side of the aligned chip in pixels (0: the backbone's own input, e.g. dlib_resnet 150, "
+                 "mobilefacenet 112; 150 for other backbones)")
+      .range(0, 1024);
+  schema.add_float("face.padding", -1,
+                   "Chip margin per side, as a fraction of the template's size (-1: the backbone's own; dlib 0.25, "
+                   "mobilefacenet 0)")
+      .range(-1, 2);
+  schema.add_string("face.chip_template", "auto",
+                    "Where the face goes in the chip: dlib (dlib's mean face), arcface (insightface's five points), "
+                    "auto (the backbone's own)")
+      .one_of({"auto", "dlib", "arcface"});
   schema.add_string("face.weights_dir", "", "Folder of face-api's weight files (empty: .cache/weights/face-api from make deps)");
   schema.add_string("face.dlib_predictor", "", "dlib's 68-point shape predictor (empty: libdlib-data's file)");
   schema.add_string("face.cache_dir", ".cache/faces",
@@ -63,9 +90,20 @@ FaceOptions face_options(const Config& c) {
   o.min_confidence = static_cast<float>(c.get_float("face.min_confidence"));
   o.ssd_landmarks = c.get_string("face.ssd_landmarks");
   o.dlib_upsample = static_cast<int>(c.get_int("face.dlib_upsample"));
+  o.dlib_upsample_more = static_cast<int>(c.get_int("face.dlib_upsample_more"));
+  o.low_confidence = static_cast<float>(c.get_float("face.low_confidence"));
+  o.max_shape_residual = c.get_float("face.max_shape_residual");
+  o.landmark_crops = c.get_float_list("face.landmark_crops");
+  if (o.landmark_crops.empty()) throw ConfigError(c.describe("face.landmark_crops") + ": needs at least one crop");
   o.use_user_landmarks = c.get_bool("face.user_landmarks");
-  o.chip.size = static_cast<int>(c.get_int("face.chip_size"));
-  o.chip.padding = c.get_float("face.padding");
+  // The chip the backbone expects unless the config says otherwise.
+  const std::optional<FaceNetworkInput> own = face_network_input(c.get_string("model.backbone"));
+  const long long size = c.get_int("face.chip_size");
+  if (size != 0 && size < 16) throw ConfigError(c.describe("face.chip_size") + ": expected 0 (auto) or 16..1024");
+  o.chip.size = size != 0 ? static_cast<int>(size) : own ? own->size : 150;
+  o.chip.padding = c.get_float("face.padding") >= 0 ? c.get_float("face.padding") : own ? own->chip_padding : 0.25;
+  const std::string tmpl = c.get_string("face.chip_template");
+  o.chip.template_name = tmpl != "auto" ? tmpl : own ? own->chip_template : "dlib";
   o.weights_dir = c.get_string("face.weights_dir");
   o.dlib_predictor = c.get_string("face.dlib_predictor");
   return o;
@@ -78,6 +116,16 @@ std::string FaceOptions::fingerprint() const {
   s << " fallback=" << fallback << " crop=" << center_crop_fraction << " conf=" << min_confidence
     << " ssd_landmarks=" << ssd_landmarks << " upsample=" << dlib_upsample << " user=" << use_user_landmarks
     << " size=" << chip.size << " padding=" << chip.padding;
+  // (dlib's template keeps the text it always had, so that existing chip caches stay valid)
+  if (chip.template_name != "dlib") s << " template=" << chip.template_name;
+  const auto uses = [&](const char* d) { return std::count(detectors.begin(), detectors.end(), d) > 0; };
+  if (uses("dlib_up")) s << " upsample_more=" << dlib_upsample_more;
+  if (uses("ssd_low")) s << " low=" << low_confidence;
+  if (uses("ssd_low") || uses("landmarks")) s << " residual=" << max_shape_residual;
+  if (uses("landmarks")) {
+    s << " crops=";
+    for (double f : landmark_crops) s << f << ',';
+  }
   return s.str();
 }
 
@@ -85,15 +133,16 @@ FaceAligner::FaceAligner(FaceOptions options) : options_(std::move(options)) {
   if (options_.fallback != "letterbox" && options_.fallback != "center_crop")
     throw ConfigError("face.fallback = \"" + options_.fallback + "\": expected letterbox or center_crop");
   const std::filesystem::path weights = options_.weights_dir.empty() ? default_faceapi_folder() : options_.weights_dir;
-  const bool want_ssd = std::count(options_.detectors.begin(), options_.detectors.end(), "ssd") > 0;
-  const bool want_dlib = std::count(options_.detectors.begin(), options_.detectors.end(), "dlib") > 0;
+  const auto uses = [&](const char* d) { return std::count(options_.detectors.begin(), options_.detectors.end(), d) > 0; };
+  const bool want_ssd = uses("ssd") || uses("ssd_low");
+  const bool want_dlib = uses("dlib") || uses("dlib_up");
   for (const auto& d : options_.detectors)
-    if (d != "ssd" && d != "dlib") throw ConfigError("face.detectors: unknown detector '" + d + "' (expected ssd or dlib)");
-  if (want_ssd) {
-    ssd_ = std::make_unique<SsdMobilenetV1>(weights);
-    if (options_.ssd_landmarks == "faceapi") landmark_net_ = std::make_unique<FaceLandmarkNet68>(weights);
-  }
-  if (want_dlib || (want_ssd && options_.ssd_landmarks == "dlib"))
+    if (d != "ssd" && d != "dlib" && d != "dlib_up" && d != "ssd_low" && d != "landmarks")
+      throw ConfigError("face.detectors: unknown detector '" + d + "' (expected ssd, dlib, dlib_up, ssd_low or landmarks)");
+  if (want_ssd) ssd_ = std::make_unique<SsdMobilenetV1>(weights);
+  if ((want_ssd && options_.ssd_landmarks == "faceapi") || uses("landmarks"))
+    landmark_net_ = std::make_unique<FaceLandmarkNet68>(weights);
+  if (want_dlib || (want_ssd && options_.ssd_landmarks == "dlib"))  // one predictor serves dlib and dlib_up
     dlib_ = std::make_unique<DlibFaceFinder>(
         options_.dlib_predictor.empty() ? default_dlib_predictor() : options_.dlib_predictor, options_.dlib_upsample);
 }
@@ -142,13 +191,74 @@ std::optional<AlignedFace> FaceAligner::from_ssd_box(const cv::Mat& rgb8, const 
   const int h = std::min(static_cast<int>(std::floor(f.y + f.height)), rgb8.rows) - y;
   if (w < 2 || h < 2) return std::nullopt;
   std::vector<cv::Point2f> landmarks;
-  if (landmark_net_) {
+  if (landmark_net_ && options_.ssd_landmarks == "faceapi") {
     landmarks = landmark_net_->predict({rgb8(cv::Rect(x, y, w, h))}).front();
     for (auto& p : landmarks) p += cv::Point2f(static_cast<float>(x), static_cast<float>(y));
   } else {
     landmarks = dlib_->landmarks(rgb8, f);
   }
   return from_landmarks(rgb8, std::move(landmarks), FacePath::Ssd, f.score, f);
+}
+
+namespace {
+
+bool plausible(const std::vector<cv::Point2f>& landmarks, double max_residual, double* residual) {
+  if (landmarks.size() != 68) return false;
+  try {
+    *residual = shape_fit_residual(landmarks);
+  } catch (const DataError&) {
+    return false;  // degenerate: all at one point
+  }
+  return std::isfinite(*residual) && *residual <= max_residual;
+}
+
+}  // namespace
+
+std::vector<AlignedFace> FaceAligner::low_confidence_faces(const cv::Mat& rgb8, const std::vector<FaceBox>& boxes) const {
+  std::vector<AlignedFace> out;
+  for (const FaceBox& f : boxes) {
+    if (f.score >= options_.min_confidence) continue;  // the ssd path's
+    auto face = from_ssd_box(rgb8, f);
+    double residual = 0;
+    if (!face || !plausible(face->landmarks, options_.max_shape_residual, &residual)) continue;
+    face->path = FacePath::SsdLow;
+    out.push_back(std::move(*face));
+  }
+  return out;
+}
+
+std::optional<AlignedFace> FaceAligner::landmarks_without_detector(const cv::Mat& rgb8) const {
+  // Candidates: centred squares (the net pads a crop to a square itself).
+  std::vector<cv::Rect> crops;
+  std::vector<cv::Mat> views;
+  for (double fraction : options_.landmark_crops) {
+    cv::Rect r(0, 0, rgb8.cols, rgb8.rows);
+    if (fraction < 1) {
+      const int side = std::max(2, static_cast<int>(std::lround(std::min(rgb8.cols, rgb8.rows) * fraction)));
+      r = cv::Rect((rgb8.cols - side) / 2, (rgb8.rows - side) / 2, side, side);
+    }
+    crops.push_back(r);
+    views.push_back(rgb8(r));
+  }
+  const auto predicted = landmark_net_->predict(views);
+  double best = std::numeric_limits<double>::infinity();
+  std::size_t chosen = crops.size();
+  for (std::size_t i = 0; i < crops.size(); ++i) {
+    std::vector<cv::Point2f> pts = predicted[i];
+    for (auto& p : pts) p += cv::Point2f(static_cast<float>(crops[i].x), static_cast<float>(crops[i].y));
+    double residual = 0;
+    if (plausible(pts, options_.max_shape_residual, &residual) && residual < best) {
+      best = residual;
+      chosen = i;
+    }
+  }
+  if (chosen == crops.size()) return std::nullopt;
+  std::vector<cv::Point2f> pts = predicted[chosen];
+  for (auto& p : pts) p += cv::Point2f(static_cast<float>(crops[chosen].x), static_cast<float>(crops[chosen].y));
+  const cv::Rect2f bounds = cv::boundingRect(pts);
+  const float score = static_cast<float>(1.0 - best / options_.max_shape_residual);
+  return from_landmarks(rgb8, std::move(pts), FacePath::Landmarks, score,
+                        FaceBox{bounds.x, bounds.y, bounds.width, bounds.height, score});
 }
 
 AlignedFace FaceAligner::align(const cv::Mat& rgb8, const std::vector<float>& user_landmarks) const {
@@ -166,10 +276,21 @@ AlignedFace FaceAligner::align(const cv::Mat& rgb8, const std::vector<float>& us
         if (auto face = from_ssd_box(rgb8, f)) return std::move(*face);
       continue;
     }
-    if (detector == "dlib") {
-      auto found = dlib_->find(rgb8);
+    if (detector == "dlib" || detector == "dlib_up") {
+      const bool up = detector == "dlib_up";
+      auto found = dlib_->find(rgb8, up ? options_.dlib_upsample_more : -1);
       if (!found) continue;
-      return from_landmarks(rgb8, std::move(found->landmarks), FacePath::Dlib, found->box.score, found->box);
+      return from_landmarks(rgb8, std::move(found->landmarks), up ? FacePath::DlibUp : FacePath::Dlib, found->box.score,
+                            found->box);
+    }
+    if (detector == "ssd_low") {
+      const auto found = ssd_->detect({rgb8}, options_.low_confidence);
+      auto faces = low_confidence_faces(rgb8, found.front());
+      if (!faces.empty()) return std::move(faces.front());
+      continue;
+    }
+    if (detector == "landmarks") {
+      if (auto face = landmarks_without_detector(rgb8)) return std::move(*face);
     }
   }
   return fallback(rgb8);
@@ -207,10 +328,19 @@ std::vector<std::vector<AlignedFace>> FaceAligner::align_all(const std::vector<c
         for (const FaceBox& f : ssd_boxes[i])
           if (is_new(f))
             if (auto face = from_ssd_box(rgb8, f)) faces.push_back(std::move(*face));
-      } else if (detector == "dlib") {
-        for (auto& found : dlib_->find_all(rgb8))
+      } else if (detector == "dlib" || detector == "dlib_up") {
+        const bool up = detector == "dlib_up";
+        for (auto& found : dlib_->find_all(rgb8, up ? options_.dlib_upsample_more : -1))
           if (is_new(found.box))
-            faces.push_back(from_landmarks(rgb8, std::move(found.landmarks), FacePath::Dlib, found.box.score, found.box));
+            faces.push_back(from_landmarks(rgb8, std::move(found.landmarks), up ? FacePath::DlibUp : FacePath::Dlib,
+                                           found.box.score, found.box));
+      } else if (detector == "ssd_low") {
+        for (auto& face : low_confidence_faces(rgb8, ssd_->detect({rgb8}, options_.low_confidence).front()))
+          if (is_new(face.box)) faces.push_back(std::move(face));
+      } else if (detector == "landmarks" && faces.empty()) {
+        // One face at most, and only where nothing else found one: the candidates are
+        // centred crops, not a search.
+        if (auto face = landmarks_without_detector(rgb8)) faces.push_back(std::move(*face));
       }
     }
     std::stable_sort(faces.begin(), faces.end(), [](const AlignedFace& a, const AlignedFace& b) {

@@ -1,12 +1,22 @@
 // Faces first: finds the face in a photo or caricature, its landmarks, and cuts the
 // aligned chip the face network expects (chip_geometry.h). A documented fallback chain:
 //
-//   user   landmarks a user supplied (WebCaricature FacialPoints/, manifest column)
-//   ssd    face-api's SSD MobileNet v1 + its 68-point landmark net (default first path)
-//   dlib   dlib's HOG frontal detector + 68-point shape predictor
+//   user       landmarks a user supplied (WebCaricature FacialPoints/, manifest column)
+//   ssd        face-api's SSD MobileNet v1 + its 68-point landmark net (default first path)
+//   dlib       dlib's HOG frontal detector + 68-point shape predictor
+//   dlib_up    the same detector on the image doubled face.dlib_upsample_more times
+//              (score: HOG margin)
+//   ssd_low    the SSD's boxes between face.low_confidence and face.min_confidence whose
+//              68 landmarks fit the face shape (score: SSD probability)
+//   landmarks  no detector: the 68-point net run on the whole image and centred crops
+//              (face.landmark_crops); the candidate whose landmarks fit the face shape
+//              best, if that fit is plausible (score: 1 - residual / face.max_shape_residual)
 //   letterbox / center_crop   nothing found: the whole image letterboxed, or a centre crop
 //
-// Every result records the path that produced it and that path's score.
+// The plausibility test (ssd_low, landmarks) is shape_fit_residual (chip_geometry.h): the
+// RMS distance between the landmarks and dlib's mean face after the best similarity fit,
+// at most face.max_shape_residual. The default chain is ssd, dlib; the others are chosen by
+// face.detectors. Every result records the path that produced it and that path's score.
 #pragma once
 
 #include <filesystem>
@@ -28,8 +38,9 @@ class DlibFaceFinder;
 class FaceLandmarkNet68;
 
 // Whole: the picture as it is, for models that take no aligned chips (input.align off).
-enum class FacePath { User, Ssd, Dlib, Letterbox, CenterCrop, Whole };
-const char* face_path_name(FacePath p);  // "user", "ssd", "dlib", "letterbox", "center_crop", "whole"
+enum class FacePath { User, Ssd, Dlib, Letterbox, CenterCrop, Whole, DlibUp, SsdLow, Landmarks };
+// "user", "ssd", "dlib", "letterbox", "center_crop", "whole", "dlib_up", "ssd_low", "landmarks"
+const char* face_path_name(FacePath p);
 
 struct FaceOptions {
   std::vector<std::string> detectors = {"ssd", "dlib"};  // tried in order
@@ -38,6 +49,10 @@ struct FaceOptions {
   float min_confidence = 0.5f;                           // SSD face score
   std::string ssd_landmarks = "faceapi";                 // faceapi | dlib: landmarks inside an SSD box
   int dlib_upsample = 1;                                 // HOG detector: image doublings before scanning
+  int dlib_upsample_more = 2;                            // dlib_up's doublings
+  float low_confidence = 0.2f;                           // ssd_low's lowest SSD score
+  double max_shape_residual = 0.05;                      // ssd_low / landmarks: plausibility bound
+  std::vector<double> landmark_crops = {1.0, 0.85, 0.7}; // landmarks: centred square crops (fraction of the shorter side; 1: whole image)
   bool use_user_landmarks = true;
   ChipGeometry chip;
   std::filesystem::path weights_dir;      // face-api weights (empty: the `make deps` folder)
@@ -92,6 +107,10 @@ class FaceAligner {
   // The aligned face in an SSD box (landmarks by the 68-point net or dlib), or nothing
   // when the box is degenerate.
   std::optional<AlignedFace> from_ssd_box(const cv::Mat& rgb8, const FaceBox& box) const;
+  // ssd_low: the plausible faces among the SSD's low-confidence boxes, best first.
+  std::vector<AlignedFace> low_confidence_faces(const cv::Mat& rgb8, const std::vector<FaceBox>& boxes) const;
+  // landmarks: the best-fitting candidate crop, when plausible.
+  std::optional<AlignedFace> landmarks_without_detector(const cv::Mat& rgb8) const;
   FaceOptions options_;
   std::unique_ptr<SsdMobilenetV1> ssd_;
   std::unique_ptr<FaceLandmarkNet68> landmark_net_;

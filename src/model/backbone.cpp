@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "model/dlib_resnet.h"
+#include "model/graph_backbones.h"
 #include "model/resnet.h"
 
 namespace toonreid {
@@ -18,7 +19,19 @@ const std::map<std::string, BackboneFactory>& backbone_factories() {
       {"dlib_resnet", [](const BackboneOptions&) { return std::make_shared<DlibResNet>(true); }},
       {"resnet101_ibn_a", [](const BackboneOptions& o) { return std::make_shared<ResNet>(ResNetSpec{true, {3, 4, 23, 3}, true}, o.last_stride); }},
   };
-  return factories;
+  static const std::map<std::string, BackboneFactory> all = [] {
+    std::map<std::string, BackboneFactory> f = factories;
+    // Imported face networks: their strides are fixed (last_stride does not apply).
+    for (const GraphNetworkSpec& spec : graph_network_specs())
+      f[spec.backbone] = [&spec](const BackboneOptions& o) -> std::shared_ptr<Backbone> {
+        if (o.channels != "auto" && o.channels != "rgb" && o.channels != "bgr")
+          throw ConfigError("model.input_channels: expected auto, rgb or bgr, got '" + o.channels + "'");
+        const bool bgr = o.channels == "auto" ? spec.input.bgr : o.channels == "bgr";
+        return std::make_shared<GraphBackbone>(spec, o.graph_file, bgr);
+      };
+    return f;
+  }();
+  return all;
 }
 
 std::vector<std::string> backbone_names() {

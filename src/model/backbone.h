@@ -20,6 +20,10 @@ class Config;
 struct BackboneOptions {
   std::string name = "resnet50";
   int last_stride = 1;  // stride of the last stage: 1 keeps a 2x larger final feature map (BoT)
+  // Graph networks (graph_backbones.h): the model.json (empty: the one `make deps`
+  // fetched) and the channel order ("auto": the network's own, "rgb", "bgr").
+  std::string graph_file;
+  std::string channels = "auto";
 };
 
 class Backbone : public torch::nn::Module {
@@ -35,7 +39,8 @@ using BackboneFactory = std::function<std::shared_ptr<Backbone>(const BackboneOp
 
 // Every backbone toonreid knows, by name: resnet18, resnet34, resnet50, resnet101,
 // resnet50_ibn_a, resnet101_ibn_a, dlib_resnet (architecture only: weights are loaded
-// separately, see faceapi_weights.h).
+// separately, see faceapi_weights.h), and the graph networks mobilefacenet, hse_faceres,
+// hse_faceres_deep (architecture and weights from their model.json).
 const std::map<std::string, BackboneFactory>& backbone_factories();
 std::vector<std::string> backbone_names();
 

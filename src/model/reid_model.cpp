@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "model/dlib_resnet.h"
+#include "model/graph_backbones.h"
 #include "model/faceapi_weights.h"
 #include "model/state_dict.h"
 
@@ -53,8 +54,12 @@ void add_model_options(ConfigSchema& schema) {
   schema.add_float("model.gem_p", 3.0, "Initial GeM exponent").range(1, 10);
   schema.add_string("model.neck_feat", "after", "Test feature: before or after the BNNeck").one_of({"before", "after"});
   schema.add_string("model.pretrained", "auto",
-                    "Initial weights: auto (face-api weights for dlib_resnet, none otherwise), none, a .pth "
-                    "state dict (torchvision/IBN-Net names) or a face-api weights folder");
+                    "Initial weights: auto (face-api weights for dlib_resnet, the human-models graph for "
+                    "mobilefacenet / hse_faceres*, none otherwise), none, a .pth state dict (torchvision/IBN-Net "
+                    "names), a face-api weights folder, or a tfjs graph model.json (graph backbones)");
+  schema.add_string("model.input_channels", "auto",
+                    "Graph backbones: the channel order the network is fed (auto: the one it was trained on)")
+      .one_of({"auto", "rgb", "bgr"});
   schema.add_string("model.init_checkpoint", "",
                     "A toonreid checkpoint to start training from (matching parameters are copied; a classifier "
                     "for another number of identities is left new)");
@@ -64,11 +69,33 @@ ReidModel build_model(const Config& config, int64_t num_classes, ClassifierKind 
   BackboneOptions bo;
   bo.name = config.get_string("model.backbone");
   bo.last_stride = static_cast<int>(config.get_int("model.last_stride"));
+  bo.channels = config.get_string("model.input_channels");
+  std::string pretrained = config.get_string("model.pretrained");
+  if (const GraphNetworkSpec* graph = graph_network_spec(bo.name)) {
+    // The graph is the network: its layout and its weights come from one model.json.
+    if (pretrained == "none" || pretrained.empty())
+      throw ConfigError(config.describe("model.pretrained") + ": " + bo.name +
+                        " is an imported graph whose layout comes with its weights (use auto or a model.json)");
+    if (pretrained != "auto") {
+      if (!fs::exists(pretrained) || fs::path(pretrained).extension() != ".json")
+        throw ConfigError(config.describe("model.pretrained") + ": " + bo.name + " needs a tfjs graph model.json (" +
+                          pretrained + (fs::exists(pretrained) ? " is not one)" : " not found)"));
+      bo.graph_file = pretrained;
+    }
+    const auto& size = config.get_int_list("input.size");
+    if (size[0] != graph->input.size || size[1] != graph->input.size)
+      throw ConfigError(config.describe("input.size") + ": " + bo.name + " takes " + std::to_string(graph->input.size) +
+                        "x" + std::to_string(graph->input.size) + " inputs, the config gives " + std::to_string(size[0]) +
+                        "x" + std::to_string(size[1]));
+    pretrained = "none";  // loaded with the graph
+  }
   auto backbone = make_backbone(bo);
+  if (const GraphNetworkSpec* graph = graph_network_spec(bo.name))
+    spdlog::info("backbone {} imported from {}", bo.name,
+                 bo.graph_file.empty() ? (default_human_models_folder() / graph->file).string() : bo.graph_file);
   const Pooling pooling = config.get_string("model.pooling") == "gem" ? Pooling::GeM : Pooling::Average;
   const NeckFeature neck = config.get_string("model.neck_feat") == "before" ? NeckFeature::BeforeBN : NeckFeature::AfterBN;
 
-  std::string pretrained = config.get_string("model.pretrained");
   if (pretrained == "auto") pretrained = bo.name == "dlib_resnet" ? default_faceapi_folder().string() : "none";
   if (pretrained != "none" && !pretrained.empty()) {
     if (!fs::exists(pretrained))

@@ -24,13 +24,18 @@ std::vector<char> read_bytes(const fs::path& p) {
 
 }  // namespace
 
-TfjsWeights TfjsWeights::load(const fs::path& manifest_path) {
+TfjsWeights TfjsWeights::load(const fs::path& manifest_path, const std::string& key) {
   nlohmann::json manifest;
   try {
     std::vector<char> text = read_bytes(manifest_path);
     manifest = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
     throw Error(manifest_path.string() + ": invalid JSON: " + e.what());
+  }
+  if (!key.empty()) {
+    if (!manifest.is_object() || !manifest.contains(key))
+      throw Error(manifest_path.string() + ": no '" + key + "' (not a tfjs graph model)");
+    manifest = manifest[key];
   }
   if (!manifest.is_array() || manifest.empty()) throw Error(manifest_path.string() + ": not a tfjs weights manifest");
 
@@ -55,8 +60,19 @@ TfjsWeights TfjsWeights::load(const fs::path& manifest_path) {
         torch::Tensor values;
         if (w.contains("quantization")) {
           const auto& q = w["quantization"];
+          if (q.at("dtype") == "float16") {
+            // tfjs' float16 "quantisation": IEEE half floats, widened exactly to float32.
+            const std::size_t bytes = static_cast<std::size_t>(numel) * 2;
+            if (offset + bytes > bin.size()) throw Error(manifest_path.string() + ": weights file too short at " + name);
+            values = torch::from_blob(bin.data() + offset, {numel}, torch::kHalf).to(torch::kFloat);
+            if (dtype == "int32") values = values.round().to(torch::kInt);
+            offset += bytes;
+            out.tensors_[name] = values.view(shape);
+            out.taken_[name] = false;
+            continue;
+          }
           if (q.at("dtype") != "uint8")
-            throw Error(manifest_path.string() + ": " + name + ": only uint8 quantisation is supported");
+            throw Error(manifest_path.string() + ": " + name + ": only uint8 and float16 quantisation are supported");
           if (offset + static_cast<std::size_t>(numel) > bin.size())
             throw Error(manifest_path.string() + ": weights file too short at " + name);
           torch::Tensor raw = torch::from_blob(bin.data() + offset, {numel}, torch::kUInt8).to(torch::kDouble);

@@ -1,6 +1,7 @@
 // Reads a tfjs weights manifest (JSON) and its binary shard files into named tensors,
-// as face-api ships its networks. Tensors are uint8-quantised (value = q * scale + min)
-// or plain float32/int32; shapes are as stored (convolution filters HWIO).
+// as face-api ships its networks (or the `weightsManifest` of a graph model's model.json).
+// Tensors are uint8-quantised (value = q * scale + min), float16, or plain float32/int32;
+// shapes are as stored (convolution filters HWIO).
 #pragma once
 
 #include <filesystem>
@@ -13,9 +14,11 @@ namespace toonreid {
 
 class TfjsWeights {
  public:
-  // `manifest` names the JSON file; its shards are read from the same folder. Throws
-  // Error naming the file or tensor when something is missing, truncated or unsupported.
-  static TfjsWeights load(const std::filesystem::path& manifest);
+  // `manifest` names the JSON file; its shards are read from the same folder. With `key`,
+  // the file is an object whose member `key` is the manifest (a graph model's
+  // "weightsManifest"). Throws Error naming the file or tensor when something is missing,
+  // truncated or unsupported.
+  static TfjsWeights load(const std::filesystem::path& manifest, const std::string& key = "");
 
   // The tensor called `name` with `rank` dimensions; throws naming the file otherwise.
   // Each tensor taken is marked as used.

@@ -9,7 +9,9 @@ namespace toonreid {
 SplitRetrieval retrieve_member(const RunSetup& run, SplitRequest request, const std::string& member, bool progress) {
   const std::string ext = std::filesystem::path(member).extension().string();
   if (ext == ".npy" || ext == ".trm") request.features = member;
-  return run.retrieve_split(request, member == "pretrained" || !request.features.empty() ? "" : member, progress);
+  // Each member cuts and normalises images as it was trained to (its own network's chip).
+  return run.retrieve_split(request, member == "pretrained" || !request.features.empty() ? "" : member, progress,
+                            PipelineConflicts::CheckpointWins);
 }
 
 EnsembleCombination parse_ensemble_combination(const std::string& name) {

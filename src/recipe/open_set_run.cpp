@@ -115,7 +115,7 @@ std::vector<DirectionOpenSet> evaluate_open_set(const RunSetup& run, const Split
     auto m = run.eval_model(weights);
     const Dataset all = run.open_data(request.data);
     cohort = embed_cohort(run, all, identities_of(r.data), [&](const Dataset& d) {
-      return run.features(m.model, *m.model_config, run.faces(d, progress), progress);
+      return run.features(m.model, *m.model_config, run.faces(d, progress, *m.model_config), progress);
     });
   }
   std::vector<DirectionOpenSet> out;

@@ -105,10 +105,12 @@ Dataset RunSetup::select_split(const Dataset& all, const std::string& name) cons
   return validation_data(all, config_);
 }
 
-Dataset RunSetup::faces(const Dataset& data, bool progress) const {
-  if (!config_.get_bool("input.align")) return data;
+Dataset RunSetup::faces(const Dataset& data, bool progress) const { return faces(data, progress, config_); }
+
+Dataset RunSetup::faces(const Dataset& data, bool progress, const Config& pipeline) const {
+  if (!pipeline.get_bool("input.align")) return data;
   // Faces first: every image becomes its aligned chip, cached on disk.
-  FaceAligner aligner(face_options(config_));
+  FaceAligner aligner(face_options(pipeline));
   AlignRunOptions run;
   run.workers = available_cores();  // one image per core (bench_face: faster than cores per image)
   run.progress = progress && ProgressBar::terminal_attached();
@@ -118,7 +120,7 @@ Dataset RunSetup::faces(const Dataset& data, bool progress) const {
   return align_with_cache_shared(data, aligner, config_.get_string("face.cache_dir"), run, group_.get());
 }
 
-RunSetup::EvalModel RunSetup::eval_model(const std::string& weights) const {
+RunSetup::EvalModel RunSetup::eval_model(const std::string& weights, PipelineConflicts conflicts) const {
   if (weights.empty()) {
     // Seeded, so that a randomly initialised model is the same in every evaluation.
     torch::manual_seed(static_cast<uint64_t>(config_.get_int("run.seed")));
@@ -128,7 +130,7 @@ RunSetup::EvalModel RunSetup::eval_model(const std::string& weights) const {
   }
   LoadedModel loaded = load_model_checkpoint(weights, *schema_);
   spdlog::info("model from {} (trained {} epochs on {} identities)", weights, loaded.info.epoch, loaded.info.identities.size());
-  return EvalModel{loaded.model, std::make_unique<Config>(loaded.config)};
+  return EvalModel{loaded.model, std::make_unique<Config>(with_checkpoint_pipeline(config_, loaded.config, weights, conflicts))};
 }
 
 torch::Tensor RunSetup::features(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const {
@@ -143,7 +145,7 @@ torch::Tensor RunSetup::features(ReidModel& model, const Config& model_config, c
   };
   torch::Tensor chips = extract(data, "extract");
   const std::string whole = config_.get_string("test.whole_image");
-  if (whole == "none" || !config_.get_bool("input.align")) return chips;
+  if (whole == "none" || !model_config.get_bool("input.align")) return chips;
   // A second view: the whole image each chip was cut from.
   std::vector<ImageRecord> originals = data.records();
   for (auto& r : originals) r.path = r.source_path();
@@ -174,11 +176,11 @@ Dataset RunSetup::split_data(const SplitRequest& args) const {
   return Dataset(std::move(records), all.origin());
 }
 
-SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::string& weights, bool progress) const {
+SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::string& weights, bool progress,
+                                        PipelineConflicts conflicts) const {
   SplitRetrieval r;
   r.data = split_data(args);
   // Saved features stand for the images as they were extracted: nothing to align.
-  if (args.features.empty()) r.data = faces(r.data, progress);
   if (!args.features.empty()) {
     r.features = read_matrix(args.features).to(torch::kFloat);
     if (r.features.dim() != 2 || r.features.size(0) != static_cast<int64_t>(r.data.size()))
@@ -186,7 +188,8 @@ SplitRetrieval RunSetup::retrieve_split(const SplitRequest& args, const std::str
                       std::to_string(r.data.size()) + " records selected from " + r.data.origin());
     r.model = "features " + args.features;
   } else {
-    auto m = eval_model(weights);
+    auto m = eval_model(weights, conflicts);
+    r.data = faces(r.data, progress, *m.model_config);
     r.model = weights.empty() ? "pretrained initialisation (" + config_.get_string("model.backbone") + ")" : weights;
     r.features = features(m.model, *m.model_config, r.data, progress);
     if (!r.features.defined()) return r;  // a data-parallel rank other than 0: rank 0 ranks

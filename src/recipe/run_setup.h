@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "face/input_pipeline.h"
 #include "data/dataset.h"
 #include "eval/cross_domain.h"
 #include "model/model_checkpoint.h"
@@ -71,14 +72,19 @@ class RunSetup {
   // record.original keeps each image's own path). Unchanged otherwise.
   // `progress`: a progress bar while aligning (when a terminal is attached).
   Dataset faces(const Dataset& data, bool progress) const;
+  // The same with another config's pipeline (an EvalModel's model_config).
+  Dataset faces(const Dataset& data, bool progress, const Config& pipeline) const;
 
-  // The model to evaluate: the checkpoint's (with its own input settings), or the
-  // config's pretrained initialisation when `weights` is empty (zero-shot).
+  // The model to evaluate: the checkpoint's, or the config's pretrained initialisation
+  // when `weights` is empty (zero-shot). A checkpoint brings its input pipeline
+  // (face/input_pipeline.h): model_config is this run's config with the checkpoint's
+  // alignment, face chain, chip geometry, input size and normalisation; a config file
+  // that contradicts them is refused under PipelineConflicts::Refuse.
   struct EvalModel {
     ReidModel model;
     std::unique_ptr<Config> model_config;  // config the model and its input pipeline follow
   };
-  EvalModel eval_model(const std::string& weights) const;
+  EvalModel eval_model(const std::string& weights, PipelineConflicts conflicts = PipelineConflicts::Refuse) const;
 
   // Features of `data` with `model_config`'s test pipeline and this run's test options.
   torch::Tensor features(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
@@ -90,7 +96,8 @@ class RunSetup {
   // Opens the request's data, selects its split, extracts features with `weights` (a
   // checkpoint; empty: the pretrained initialisation) unless the request names saved
   // features, and runs retrieve() (or ranks query_split against gallery_split).
-  SplitRetrieval retrieve_split(const SplitRequest& request, const std::string& weights, bool progress) const;
+  SplitRetrieval retrieve_split(const SplitRequest& request, const std::string& weights, bool progress,
+                                PipelineConflicts conflicts = PipelineConflicts::Refuse) const;
   CrossDomainReport evaluate(ReidModel& model, const Config& model_config, const Dataset& data, bool progress) const;
 
  private:

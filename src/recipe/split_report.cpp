@@ -45,7 +45,10 @@ ReportInput split_report_input(const SplitRetrieval& r, const Config& config, co
               {"images", std::to_string(r.data.size())},
               {"feature size", std::to_string(r.features.size(1))},
               {"retrieval", retrieval_options(config).describe()}};
-  for (const auto& d : r.directions) in.directions.push_back(&d);
+  for (const auto& d : r.directions) {
+    in.directions.push_back(&d);
+    in.by_query_path.push_back(by_query_path(d, r.data));
+  }
   in.identity_names = make_labels(r.data).names;
   if (!training_log.empty()) {
     in.training = read_training_log(training_log);

@@ -9,6 +9,7 @@
 #include "data/transforms.h"
 #include "face/aligned_dataset.h"
 #include "face/face_aligner.h"
+#include "face/input_pipeline.h"
 #include "model/model_checkpoint.h"
 #include "retrieval/features.h"
 
@@ -41,10 +42,11 @@ Embedder::Embedder(const Config& config, const std::string& weights, ProcessGrou
   } else {
     LoadedModel loaded = load_model_checkpoint(weights, config.schema());
     model_ = loaded.model;
-    model_config_ = std::make_unique<Config>(loaded.config);
+    // The checkpoint's input pipeline (face/input_pipeline.h): its alignment and chip.
+    model_config_ = std::make_unique<Config>(with_checkpoint_pipeline(config, loaded.config, weights));
   }
   model_->eval();
-  if (config.get_bool("input.align")) aligner_ = std::make_unique<FaceAligner>(face_options(config));
+  if (model_config_->get_bool("input.align")) aligner_ = std::make_unique<FaceAligner>(face_options(*model_config_));
   Fnv1a f;
   for (const auto& p : model_->named_parameters()) {
     const torch::Tensor t = p.value().to(torch::kCPU).contiguous();
@@ -56,7 +58,7 @@ Embedder::Embedder(const Config& config, const std::string& weights, ProcessGrou
     f.add(b.key());
     f.add(t.data_ptr(), static_cast<std::size_t>(t.numel() * t.element_size()));
   }
-  f.add(input_settings(*model_config_, config_));
+  f.add(input_settings(*model_config_, *model_config_));
   fingerprint_ = f.hex();
   // The embedding size, from one blank image.
   pipeline_ = std::make_unique<TransformPipeline>(make_transforms(*model_config_, false));
@@ -136,9 +138,9 @@ torch::Tensor Embedder::embed_chips(const std::vector<cv::Mat>& chips) const {
 
 std::string Embedder::preprocessing() const {
   std::string s = std::to_string(pipeline_->width()) + "x" + std::to_string(pipeline_->height());
-  if (config_.get_bool("input.align")) {
+  if (model_config_->get_bool("input.align")) {
     std::string chain;
-    for (const auto& d : config_.get_string_list("face.detectors")) chain += (chain.empty() ? "" : ", ") + d;
+    for (const auto& d : model_config_->get_string_list("face.detectors")) chain += (chain.empty() ? "" : ", ") + d;
     s += ", faces aligned (" + chain + ")";
   } else {
     s += ", whole images";

