@@ -171,36 +171,34 @@ std::vector<PathMetrics> by_query_path(const RetrievalDirection& d, const Datase
   return out;
 }
 
-std::string format_path_table(const std::vector<RetrievalDirection>& directions, const Dataset& data) {
+namespace {
+
+// One line per (direction, path): `header` first, each row through `row_format`
+// (direction, path, queries, share %, mAP %, Rank-1 %).
+std::string path_rows(const std::vector<RetrievalDirection>& directions, const Dataset& data, const char* header,
+                      const char* row_format) {
   std::string out;
   char buf[256];
-  for (const auto& d : directions) {
-    const auto paths = by_query_path(d, data);
-    if (paths.empty()) continue;
-    if (out.empty()) out = "by query path  path          queries  share    mAP  Rank-1\n";
-    for (const auto& p : paths) {
-      std::snprintf(buf, sizeof buf, "%-14s %-12s %8zu %5.1f%% %6.2f %7.2f\n", d.name.c_str(), p.path.c_str(), p.queries,
-                    100 * p.share, 100 * p.mAP, 100 * p.rank1);
+  for (const auto& d : directions)
+    for (const auto& p : by_query_path(d, data)) {
+      if (out.empty()) out = header;
+      std::snprintf(buf, sizeof buf, row_format, d.name.c_str(), p.path.c_str(), p.queries, 100 * p.share, 100 * p.mAP,
+                    100 * p.rank1);
       out += buf;
     }
-  }
   return out;
 }
 
+}  // namespace
+
+std::string format_path_table(const std::vector<RetrievalDirection>& directions, const Dataset& data) {
+  return path_rows(directions, data, "by query path  path          queries  share    mAP  Rank-1\n",
+                   "%-14s %-12s %8zu %5.1f%% %6.2f %7.2f\n");
+}
+
 std::string format_path_markdown(const std::vector<RetrievalDirection>& directions, const Dataset& data) {
-  std::string out;
-  char buf[256];
-  for (const auto& d : directions) {
-    const auto paths = by_query_path(d, data);
-    if (paths.empty()) continue;
-    if (out.empty()) out = "| direction | query path | queries | share | mAP | Rank-1 |\n|---|---|---:|---:|---:|---:|\n";
-    for (const auto& p : paths) {
-      std::snprintf(buf, sizeof buf, "| %s | %s | %zu | %.1f%% | %.2f | %.2f |\n", d.name.c_str(), p.path.c_str(), p.queries,
-                    100 * p.share, 100 * p.mAP, 100 * p.rank1);
-      out += buf;
-    }
-  }
-  return out;
+  return path_rows(directions, data, "| direction | query path | queries | share | mAP | Rank-1 |\n|---|---|---:|---:|---:|---:|\n",
+                   "| %s | %s | %zu | %.1f%% | %.2f | %.2f |\n");
 }
 
 void add_path_json(nlohmann::json& json, const std::vector<RetrievalDirection>& directions, const Dataset& data) {

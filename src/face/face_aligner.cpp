@@ -140,6 +140,7 @@ FaceAligner::FaceAligner(FaceOptions options) : options_(std::move(options)) {
     if (d != "ssd" && d != "dlib" && d != "dlib_up" && d != "ssd_low" && d != "landmarks")
       throw ConfigError("face.detectors: unknown detector '" + d + "' (expected ssd, dlib, dlib_up, ssd_low or landmarks)");
   if (want_ssd) ssd_ = std::make_unique<SsdMobilenetV1>(weights);
+  uses_low_confidence_ = uses("ssd_low");
   if ((want_ssd && options_.ssd_landmarks == "faceapi") || uses("landmarks"))
     landmark_net_ = std::make_unique<FaceLandmarkNet68>(weights);
   if (want_dlib || (want_ssd && options_.ssd_landmarks == "dlib"))  // one predictor serves dlib and dlib_up
@@ -217,7 +218,7 @@ bool plausible(const std::vector<cv::Point2f>& landmarks, double max_residual, d
 std::vector<AlignedFace> FaceAligner::low_confidence_faces(const cv::Mat& rgb8, const std::vector<FaceBox>& boxes) const {
   std::vector<AlignedFace> out;
   for (const FaceBox& f : boxes) {
-    if (f.score >= options_.min_confidence) continue;  // the ssd path's
+    if (f.score > options_.min_confidence) continue;  // the ssd path's
     auto face = from_ssd_box(rgb8, f);
     double residual = 0;
     if (!face || !plausible(face->landmarks, options_.max_shape_residual, &residual)) continue;
@@ -269,11 +270,20 @@ AlignedFace FaceAligner::align(const cv::Mat& rgb8, const std::vector<float>& us
     cv::Rect2f bounds = cv::boundingRect(pts);
     return from_landmarks(rgb8, std::move(pts), FacePath::User, 1.0f, FaceBox{bounds.x, bounds.y, bounds.width, bounds.height, 1});
   }
+  // One SSD pass serves ssd and ssd_low: the detector's NMS keeps the same boxes above
+  // min_confidence whatever lower threshold it is run at (a box is only suppressed by a
+  // better one).
+  std::optional<std::vector<FaceBox>> ssd_boxes;
+  const auto boxes = [&]() -> const std::vector<FaceBox>& {
+    if (!ssd_boxes) ssd_boxes = uses_low_confidence_ ? ssd_->detect({rgb8}, ssd_threshold()).front()
+                                                     : ssd_->detect({rgb8}, options_.min_confidence, 1).front();
+    return *ssd_boxes;
+  };
   for (const std::string& detector : options_.detectors) {
     if (detector == "ssd") {
-      const auto found = ssd_->detect({rgb8}, options_.min_confidence, 1);  // (kept: a range over .front() of a temporary dangles)
-      for (const FaceBox& f : found.front())
-        if (auto face = from_ssd_box(rgb8, f)) return std::move(*face);
+      for (const FaceBox& f : boxes())
+        if (f.score > options_.min_confidence)
+          if (auto face = from_ssd_box(rgb8, f)) return std::move(*face);
       continue;
     }
     if (detector == "dlib" || detector == "dlib_up") {
@@ -284,8 +294,7 @@ AlignedFace FaceAligner::align(const cv::Mat& rgb8, const std::vector<float>& us
                             found->box);
     }
     if (detector == "ssd_low") {
-      const auto found = ssd_->detect({rgb8}, options_.low_confidence);
-      auto faces = low_confidence_faces(rgb8, found.front());
+      auto faces = low_confidence_faces(rgb8, boxes());
       if (!faces.empty()) return std::move(faces.front());
       continue;
     }
@@ -314,7 +323,8 @@ std::vector<std::vector<AlignedFace>> FaceAligner::align_all(const std::vector<c
     if (p.empty() || p.type() != CV_8UC3) throw DataError("align: expects non-empty 8-bit RGB images");
   std::vector<std::vector<AlignedFace>> all(pictures.size());
   std::vector<std::vector<FaceBox>> ssd_boxes;
-  if (ssd_ && !pictures.empty()) ssd_boxes = ssd_->detect(pictures, options_.min_confidence);
+  if (ssd_ && !pictures.empty())
+    ssd_boxes = ssd_->detect(pictures, ssd_threshold());
   for (std::size_t i = 0; i < pictures.size(); ++i) {
     const cv::Mat& rgb8 = pictures[i];
     std::vector<AlignedFace>& faces = all[i];
@@ -326,7 +336,7 @@ std::vector<std::vector<AlignedFace>> FaceAligner::align_all(const std::vector<c
     for (const std::string& detector : options_.detectors) {
       if (detector == "ssd") {
         for (const FaceBox& f : ssd_boxes[i])
-          if (is_new(f))
+          if (f.score > options_.min_confidence && is_new(f))
             if (auto face = from_ssd_box(rgb8, f)) faces.push_back(std::move(*face));
       } else if (detector == "dlib" || detector == "dlib_up") {
         const bool up = detector == "dlib_up";
@@ -335,7 +345,7 @@ std::vector<std::vector<AlignedFace>> FaceAligner::align_all(const std::vector<c
             faces.push_back(from_landmarks(rgb8, std::move(found.landmarks), up ? FacePath::DlibUp : FacePath::Dlib,
                                            found.box.score, found.box));
       } else if (detector == "ssd_low") {
-        for (auto& face : low_confidence_faces(rgb8, ssd_->detect({rgb8}, options_.low_confidence).front()))
+        for (auto& face : low_confidence_faces(rgb8, ssd_boxes[i]))
           if (is_new(face.box)) faces.push_back(std::move(face));
       } else if (detector == "landmarks" && faces.empty()) {
         // One face at most, and only where nothing else found one: the candidates are

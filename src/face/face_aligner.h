@@ -19,6 +19,7 @@
 // face.detectors. Every result records the path that produced it and that path's score.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -112,6 +113,10 @@ class FaceAligner {
   // landmarks: the best-fitting candidate crop, when plausible.
   std::optional<AlignedFace> landmarks_without_detector(const cv::Mat& rgb8) const;
   FaceOptions options_;
+  bool uses_low_confidence_ = false;  // ssd_low in the chain: the SSD runs once, down to face.low_confidence
+  float ssd_threshold() const {
+    return uses_low_confidence_ ? std::min(options_.low_confidence, options_.min_confidence) : options_.min_confidence;
+  }
   std::unique_ptr<SsdMobilenetV1> ssd_;
   std::unique_ptr<FaceLandmarkNet68> landmark_net_;
   std::unique_ptr<DlibFaceFinder> dlib_;

@@ -40,22 +40,25 @@ std::string parameter_name(const std::string& name) {
 
 }  // namespace
 
-fs::path default_faceapi_folder(const fs::path& start) {
-  if (const char* env = std::getenv("TOONREID_WEIGHTS_DIR"); env && *env) return fs::path(env) / "face-api";
+fs::path find_weights_folder(const std::string& name, const std::string& marker, const fs::path& start) {
+  if (const char* env = std::getenv("TOONREID_WEIGHTS_DIR"); env && *env) return fs::path(env) / name;
   // The project holding the working directory, else the one holding this program
   // (build/toonreid run from anywhere).
+  const fs::path sub = fs::path(".cache/weights") / name;
   std::vector<fs::path> starts = {fs::absolute(start)};
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) starts.push_back(exe.parent_path());
   for (const fs::path& from : starts) {
     for (fs::path dir = from; !dir.empty(); dir = dir.parent_path()) {
-      if (fs::exists(dir / ".cache/weights/face-api" / kManifest)) return dir / ".cache/weights/face-api";
+      if (fs::exists(dir / sub / marker)) return dir / sub;
       if (dir == dir.root_path()) break;
     }
   }
-  return fs::absolute(start) / ".cache/weights/face-api";
+  return fs::absolute(start) / sub;
 }
+
+fs::path default_faceapi_folder(const fs::path& start) { return find_weights_folder("face-api", kManifest, start); }
 
 void load_faceapi_weights(DlibResNet& net, const fs::path& folder) {
   const fs::path manifest_path = folder / kManifest;

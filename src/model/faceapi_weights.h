@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 namespace toonreid {
 
@@ -17,5 +18,10 @@ void load_faceapi_weights(DlibResNet& net, const std::filesystem::path& folder);
 // <project>/.cache/weights/face-api found by walking up from `start`, else from the
 // running program's folder.
 std::filesystem::path default_faceapi_folder(const std::filesystem::path& start = std::filesystem::current_path());
+
+// The same search for any folder `make deps` fills under .cache/weights: `name` is the
+// folder (face-api, human-models), `marker` a file whose presence says it is complete.
+std::filesystem::path find_weights_folder(const std::string& name, const std::string& marker,
+                                          const std::filesystem::path& start);
 
 }  // namespace toonreid

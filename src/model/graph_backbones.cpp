@@ -2,10 +2,9 @@
 
 #include <torch/torch.h>
 
-#include <cstdlib>
-
 #include "core/error.h"
 #include "model/dlib_resnet.h"
+#include "model/faceapi_weights.h"
 
 namespace toonreid {
 
@@ -43,17 +42,7 @@ std::optional<FaceNetworkInput> face_network_input(const std::string& backbone) 
 }
 
 fs::path default_human_models_folder(const fs::path& start) {
-  if (const char* env = std::getenv("TOONREID_WEIGHTS_DIR"); env && *env) return fs::path(env) / "human-models";
-  std::vector<fs::path> starts = {fs::absolute(start)};
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) starts.push_back(exe.parent_path());
-  for (const fs::path& from : starts)
-    for (fs::path dir = from; !dir.empty(); dir = dir.parent_path()) {
-      if (fs::exists(dir / ".cache/weights/human-models/mobilefacenet.json")) return dir / ".cache/weights/human-models";
-      if (dir == dir.root_path()) break;
-    }
-  return fs::absolute(start) / ".cache/weights/human-models";
+  return find_weights_folder("human-models", "mobilefacenet.json", start);
 }
 
 GraphBackbone::GraphBackbone(const GraphNetworkSpec& spec, const fs::path& model_json, bool bgr)

@@ -119,6 +119,7 @@ std::string parameter_name(const std::string& node) {
 struct TfjsGraphImpl::Graph {
   fs::path origin;
   std::vector<Step> steps;  // in execution order; step i writes value slot i
+  std::vector<int> last_reader;  // per slot: the last step reading it (-1: none), to free values early
   std::vector<int64_t> input_shape;
   std::vector<std::shared_ptr<torch::nn::Module>> stages;
 };
@@ -291,6 +292,9 @@ TfjsGraphImpl::TfjsGraphImpl(const fs::path& model_json, const std::string& outp
     if ((s.op == Op::Conv2D || s.op == Op::Depthwise) && std::max(s.stride[0], s.stride[1]) > 1 && strided++ > 0) ++stage;
     s.stage = stage;
   }
+  g.last_reader.assign(g.steps.size(), -1);
+  for (std::size_t i = 0; i < g.steps.size(); ++i)
+    for (int in : g.steps[i].inputs) g.last_reader[static_cast<std::size_t>(in)] = static_cast<int>(i);
   const int num_stages = stage + 1;
   for (int i = 0; i < num_stages; ++i)
     g.stages.push_back(register_module("stage" + std::to_string(i), std::make_shared<torch::nn::Module>()));
@@ -380,10 +384,7 @@ torch::Tensor TfjsGraphImpl::forward(const torch::Tensor& x) {
       throw Error(g.origin.string() + ": input is " + c10::str(x.sizes()) + ", the graph takes " +
                   c10::str(c10::IntArrayRef(g.input_shape)) + " (NHWC; -1: any size)");
   std::vector<torch::Tensor> v(g.steps.size());
-  // Frees each value after its last reader, so that memory stays that of a few maps.
-  std::vector<int> last_reader(g.steps.size(), -1);
-  for (std::size_t i = 0; i < g.steps.size(); ++i)
-    for (int in : g.steps[i].inputs) last_reader[static_cast<std::size_t>(in)] = static_cast<int>(i);
+  // Each value is freed after its last reader, so that memory stays that of a few maps.
   for (std::size_t i = 0; i < g.steps.size(); ++i) {
     const Step& s = g.steps[i];
     auto in = [&](std::size_t k) -> const torch::Tensor& { return v[static_cast<std::size_t>(s.inputs[k])]; };
@@ -465,7 +466,7 @@ torch::Tensor TfjsGraphImpl::forward(const torch::Tensor& x) {
     }
     v[i] = std::move(out);
     for (int input : s.inputs)
-      if (last_reader[static_cast<std::size_t>(input)] == static_cast<int>(i) && g.steps[static_cast<std::size_t>(input)].op != Op::Const)
+      if (g.last_reader[static_cast<std::size_t>(input)] == static_cast<int>(i) && g.steps[static_cast<std::size_t>(input)].op != Op::Const)
         v[static_cast<std::size_t>(input)] = torch::Tensor();
   }
   return v.back();
