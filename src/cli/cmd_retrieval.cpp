@@ -1,7 +1,7 @@
 // toonreid visualize --config C [--weights CKPT] --out DIR [--direction C2P|P2C|both] [--queries N | --query Q ...]
 //                    [--top-k K] [--tile PX]
 // toonreid rank      --config C [--weights CKPT] --out ranks.csv [--direction ...] [--top-k K]
-// toonreid ensemble  --config C --models CKPT... [--model-weights W...] [--combine distances|features]
+// toonreid ensemble  --config C --models CKPT... [--model-weights W... | --choose-weights] [--combine distances|features]
 //                    [--normalize none|minmax|zscore] [--json OUT] [--markdown OUT]
 #include <fstream>
 #include <iostream>
@@ -98,6 +98,8 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
     std::vector<std::string> models;
     std::vector<double> weights;
     std::string combine = "distances", normalize = "none", json, markdown;
+    bool choose_weights = false;
+    double weight_step = 0.1;
   };
   auto args = std::make_shared<Args>();
   add_model_args(cmd, args->model, false);
@@ -105,6 +107,10 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
                   "Checkpoints ('pretrained' for the config's initialisation) or saved features (.npy / .trm)")
       ->required()->expected(2, 64);
   cmd->add_option("--model-weights", args->weights, "One weight per model (default: equal)");
+  cmd->add_flag("--choose-weights", args->choose_weights,
+               "Choose the weights on the validation identities (data.val_identities), then evaluate --split with them");
+  cmd->add_option("--weight-step", args->weight_step, "Grid step of --choose-weights over the simplex")
+      ->check(CLI::Range(0.01, 0.5));
   cmd->add_option("--combine", args->combine, "Combine distance matrices or concatenated features")
       ->check(CLI::IsMember({"distances", "features"}));
   cmd->add_option("--normalize", args->normalize, "Per-matrix normalisation before combining distances")
@@ -125,15 +131,36 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
     if (!args->weights.empty() && args->weights.size() != args->models.size())
       throw Error("--model-weights: " + std::to_string(args->weights.size()) + " weights for " +
                   std::to_string(args->models.size()) + " models");
-    std::vector<SplitRetrieval> parts;
+    if (args->choose_weights && !args->weights.empty()) throw Error("ensemble: give --model-weights or --choose-weights, not both");
+    std::vector<double> weights = args->weights;
     std::string markdown;
+    if (args->choose_weights) {
+      ModelArgs validation = args->model;
+      validation.split = "validation";
+      std::vector<SplitRetrieval> tuning;
+      for (const auto& m : args->models) {
+        const std::string ext = fs::path(m).extension().string();
+        if (ext == ".npy" || ext == ".trm")
+          throw Error("ensemble --choose-weights: " + m + " holds features of one split; give a checkpoint or 'pretrained'");
+        tuning.push_back(retrieve_member(run, validation, m, ctx.show_progress()));
+      }
+      const ChosenWeights chosen = choose_ensemble_weights(run, tuning, parse_ensemble_combination(args->combine),
+                                                           parse_normalization(args->normalize), args->weight_step);
+      weights = chosen.weights;
+      std::string line = "weights chosen on validation (" + std::to_string(chosen.tried) + " tried, mean mAP " +
+                         fmt::format("{:.2f}", 100 * chosen.mean_map) + "):";
+      for (std::size_t i = 0; i < weights.size(); ++i) line += fmt::format(" {}={:.2f}", args->models[i], weights[i]);
+      std::cout << line << "\n";
+      markdown += line + "\n\n";
+    }
+    std::vector<SplitRetrieval> parts;
     for (const auto& m : args->models) {
       parts.push_back(retrieve_member(run, args->model, m, ctx.show_progress()));
       std::cout << parts.back().model << "\n" << format_table(parts.back().directions);
       markdown += "### " + parts.back().model + "\n\n" + format_markdown(parts.back().directions) + "\n";
     }
     const std::vector<RetrievalDirection> combined = evaluate_ensemble(
-        run, parts, parse_ensemble_combination(args->combine), args->weights, parse_normalization(args->normalize));
+        run, parts, parse_ensemble_combination(args->combine), weights, parse_normalization(args->normalize));
     std::cout << "ensemble (" << args->combine << (args->combine == "distances" ? ", " + args->normalize : "") << ")\n"
               << format_table(combined);
     markdown += "### ensemble (" + args->combine + ")\n\n" + format_markdown(combined);

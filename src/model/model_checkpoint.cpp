@@ -1,5 +1,7 @@
 #include "model/model_checkpoint.h"
 
+#include "model/graph_backbones.h"
+
 #include "core/error.h"
 
 namespace toonreid {
@@ -56,8 +58,13 @@ LoadedModel load_model_checkpoint(const std::filesystem::path& file, const Confi
   }
   ModelCheckpointInfo info = read_model_info(archive, file.string());
   Config config = load_config_text(schema, info.config_yaml, file.string() + " (stored config)");
-  // The weights come from the checkpoint: skip the pretrained initialisation.
-  config.set_from_text("model.pretrained", "none", file.string());
+  // The weights come from the checkpoint: skip the pretrained initialisation. An imported
+  // graph's layout is its model.json, so a graph backbone is still built from one (the
+  // default human-models file where the stored path does not exist here).
+  if (!graph_network_spec(config.get_string("model.backbone")))
+    config.set_from_text("model.pretrained", "none", file.string());
+  else if (const std::string graph = config.get_string("model.pretrained"); graph != "auto" && !std::filesystem::exists(graph))
+    config.set_from_text("model.pretrained", "auto", file.string());
   ReidModel model = build_model(config, static_cast<int64_t>(info.identities.size()));
   try {
     read_model_weights(archive, model);

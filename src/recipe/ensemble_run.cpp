@@ -1,6 +1,8 @@
 #include "recipe/ensemble_run.h"
 
+#include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include "core/error.h"
 
@@ -43,6 +45,48 @@ std::vector<RetrievalDirection> evaluate_ensemble(const RunSetup& run, const std
     }
   }
   return combined;
+}
+
+ChosenWeights choose_ensemble_weights(const RunSetup& run, const std::vector<SplitRetrieval>& validation,
+                                      EnsembleCombination combination, MatrixNormalization normalization, double step) {
+  const std::size_t m = validation.size();
+  if (m < 2 || m > 6) throw Error("ensemble weights: choosing them needs 2 to 6 models, got " + std::to_string(m));
+  const double units_real = 1.0 / step;
+  const int units = static_cast<int>(std::lround(units_real));
+  if (!(step > 0 && step <= 0.5) || std::abs(units_real - units) > 1e-6)
+    throw Error("ensemble weights: grid step " + std::to_string(step) + " must be in (0, 0.5] and divide 1");
+  ChosenWeights best;
+  double best_spread = 0;
+  std::vector<int> parts(m, 0);
+  // Every composition of `units` into m non-negative parts.
+  std::function<void(std::size_t, int)> visit = [&](std::size_t i, int left) {
+    if (i + 1 == m) {
+      parts[i] = left;
+      std::vector<double> w(m);
+      double spread = 0;
+      for (std::size_t k = 0; k < m; ++k) {
+        w[k] = static_cast<double>(parts[k]) / units;
+        spread += (w[k] - 1.0 / m) * (w[k] - 1.0 / m);
+      }
+      double mean_map = 0;
+      const std::vector<RetrievalDirection> dirs = evaluate_ensemble(run, validation, combination, w, normalization);
+      for (const auto& d : dirs) mean_map += d.metrics.mAP / static_cast<double>(dirs.size());
+      ++best.tried;
+      if (best.weights.empty() || mean_map > best.mean_map + 1e-12 ||
+          (std::abs(mean_map - best.mean_map) <= 1e-12 && spread < best_spread)) {
+        best.weights = w;
+        best.mean_map = mean_map;
+        best_spread = spread;
+      }
+      return;
+    }
+    for (int p = 0; p <= left; ++p) {
+      parts[i] = p;
+      visit(i + 1, left - p);
+    }
+  };
+  visit(0, units);
+  return best;
 }
 
 }  // namespace toonreid

@@ -24,4 +24,18 @@ std::vector<RetrievalDirection> evaluate_ensemble(const RunSetup& run, const std
                                                   EnsembleCombination combination, const std::vector<double>& weights,
                                                   MatrixNormalization normalization);
 
+// The weights, on a grid over the simplex (steps of `step`, a member may get 0), under which
+// the ensemble of `validation` (the same models retrieved on held-out validation
+// identities) has the highest mean mAP over its directions; ties go to the weights closest
+// to equal. Tune the weights there, then pass them to evaluate_ensemble on the test split.
+// Requires 2..6 members and 0 < step <= 0.5 with 1 / step an integer (within 1e-6).
+struct ChosenWeights {
+  std::vector<double> weights;  // sums to 1
+  double mean_map = 0;          // the validation ensemble's mean mAP under them
+  std::size_t tried = 0;        // grid points evaluated
+};
+ChosenWeights choose_ensemble_weights(const RunSetup& run, const std::vector<SplitRetrieval>& validation,
+                                      EnsembleCombination combination, MatrixNormalization normalization,
+                                      double step = 0.1);
+
 }  // namespace toonreid

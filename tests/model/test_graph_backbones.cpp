@@ -48,7 +48,7 @@ void expect_matches_tfjs(const fs::path& folder) {
     ASSERT_NE(spec, nullptr);
     GraphBackbone backbone(*spec, {}, false);
     backbone.eval();
-    double worst = 0;
+    double worst = 0, worst_relative = 0;
     ASSERT_GE(net["images"].size(), 1u);
     for (const auto& item : net["images"]) {
       const torch::Tensor x = to_input(read_image(folder / item["file"].get<std::string>()), spec->input);
@@ -56,11 +56,20 @@ void expect_matches_tfjs(const fs::path& folder) {
       const std::string node = spec->backbone == "mobilefacenet" ? "MobileFaceNet/Logits/SpatialSqueeze" : "global_pooling/Mean";
       const torch::Tensor expected = torch::tensor(item["outputs"][node].get<std::vector<float>>());
       ASSERT_EQ(pooled.sizes(), expected.sizes()) << spec->backbone;
-      const double diff = (pooled - expected).abs().max().item<double>();
+      // The embedding (the L2-normalised feature, as retrieval uses it) within 1e-4, and the
+      // raw feature within 5e-6 of its own scale: MobileFaceNet's raw values reach ~150, where
+      // float32 summation order alone moves the last digits by ~1e-4.
+      const double diff = (torch::nn::functional::normalize(pooled, torch::nn::functional::NormalizeFuncOptions().dim(0)) -
+                           torch::nn::functional::normalize(expected, torch::nn::functional::NormalizeFuncOptions().dim(0)))
+                              .abs().max().item<double>();
+      const double relative = (pooled - expected).abs().max().item<double>() / expected.abs().max().item<double>();
       worst = std::max(worst, diff);
+      worst_relative = std::max(worst_relative, relative);
       EXPECT_LE(diff, 1e-4) << spec->backbone << " " << item["file"];
+      EXPECT_LE(relative, 5e-6) << spec->backbone << " " << item["file"];
     }
-    std::cout << spec->backbone << ": " << net["images"].size() << " chips, largest difference from tfjs " << worst << "\n";
+    std::cout << spec->backbone << ": " << net["images"].size() << " chips, largest difference from tfjs " << worst
+              << " (normalised), " << worst_relative << " (raw, relative to its largest value)\n";
   }
 }
 
