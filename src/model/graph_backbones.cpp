@@ -15,10 +15,10 @@ const std::vector<GraphNetworkSpec>& graph_network_specs() {
     // MobileFaceNet_TF normalises (x - 127.5) / 128 and was trained on insightface's
     // 112x112 chips (the five-point ArcFace template, no margin).
     FaceNetworkInput mobile{112, {0.5, 0.5, 0.5}, {128.0 / 255, 128.0 / 255, 128.0 / 255}, false, "arcface", 0.0};
-    // HSE FaceRes: 0..255 RGB pixels as Human feeds it, on dlib's chip geometry at 224
-    // px. (The original pipeline fed BGR minus Caffe means on MTCNN crops; which is right
-    // for CaVI is a measurement still to be made: model.input_channels, face.padding.)
-    FaceNetworkInput hse{224, {0, 0, 0}, {1.0 / 255, 1.0 / 255, 1.0 / 255}, false, "dlib", 0.25};
+    // HSE FaceRes: BGR pixels minus Caffe's ImageNet means, as the original pipeline fed
+    // it (Human feeds RGB 0..255), on dlib's chip geometry at 224 px. Measured on CaVI
+    // validation, zero-shot: C2P / P2C 64.2 / 60.8 mAP this way, 53.8 / 53.8 as Human does.
+    FaceNetworkInput hse{224, {123.68 / 255, 116.78 / 255, 103.94 / 255}, {1.0 / 255, 1.0 / 255, 1.0 / 255}, true, "dlib", 0.25};
     return std::vector<GraphNetworkSpec>{
         {"mobilefacenet", "mobilefacenet.json", "MobileFaceNet/Logits/LinearConv1x1/BatchNorm/FusedBatchNorm", 192, mobile},
         {"hse_faceres", "faceres.json", "conv_pw_13_relu/clip_by_value", 1024, hse},

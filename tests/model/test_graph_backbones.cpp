@@ -29,12 +29,13 @@ fs::path models_folder() { return default_human_models_folder(testing::source_di
 
 bool have_models() { return fs::exists(models_folder() / "mobilefacenet.json") && fs::exists(models_folder() / "faceres.json"); }
 
-// A chip as the backbone receives it: (x / 255 - mean) / std, [1, 3, S, S].
-torch::Tensor to_input(const cv::Mat& rgb, const FaceNetworkInput& in) {
-  torch::Tensor x = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8).to(torch::kFloat) / 255.0f;
-  const torch::Tensor mean = torch::tensor(std::vector<float>(in.mean.begin(), in.mean.end()));
-  const torch::Tensor std = torch::tensor(std::vector<float>(in.std.begin(), in.std.end()));
-  return ((x - mean) / std).permute({2, 0, 1}).unsqueeze(0).contiguous();
+// A chip as the graph receives it in make_graph_reference.js (RGB; MobileFaceNet
+// (x - 127.5) / 128, FaceRes 0..255): the reference checks the graph, whatever the
+// backbone's default normalisation, [1, 3, S, S].
+torch::Tensor to_input(const cv::Mat& rgb, const std::string& backbone) {
+  torch::Tensor x = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8).to(torch::kFloat);
+  if (backbone == "mobilefacenet") x = (x - 127.5f) / 128.0f;
+  return x.permute({2, 0, 1}).unsqueeze(0).contiguous();
 }
 
 void expect_matches_tfjs(const fs::path& folder) {
@@ -51,7 +52,7 @@ void expect_matches_tfjs(const fs::path& folder) {
     double worst = 0, worst_relative = 0;
     ASSERT_GE(net["images"].size(), 1u);
     for (const auto& item : net["images"]) {
-      const torch::Tensor x = to_input(read_image(folder / item["file"].get<std::string>()), spec->input);
+      const torch::Tensor x = to_input(read_image(folder / item["file"].get<std::string>()), spec->backbone);
       const torch::Tensor pooled = backbone.forward(x).mean({2, 3}).squeeze(0);
       const std::string node = spec->backbone == "mobilefacenet" ? "MobileFaceNet/Logits/SpatialSqueeze" : "global_pooling/Mean";
       const torch::Tensor expected = torch::tensor(item["outputs"][node].get<std::vector<float>>());
@@ -87,8 +88,7 @@ TEST(GraphBackbones, WholeGraphIncludingNormalisationMatchesTfjs) {
   TfjsGraph graph(models_folder() / "mobilefacenet.json", "embeddings");
   torch::NoGradGuard no_grad;
   const auto& item = reference["networks"][0]["images"][0];
-  const FaceNetworkInput in = graph_network_spec("mobilefacenet")->input;
-  const torch::Tensor x = to_input(read_image(folder / item["file"].get<std::string>()), in).permute({0, 2, 3, 1});
+  const torch::Tensor x = to_input(read_image(folder / item["file"].get<std::string>()), "mobilefacenet").permute({0, 2, 3, 1});
   const torch::Tensor got = graph->forward(x).squeeze(0);
   const torch::Tensor expected = torch::tensor(item["outputs"]["embeddings"].get<std::vector<float>>());
   EXPECT_NEAR(got.norm().item<double>(), 1.0, 1e-5);
