@@ -104,7 +104,8 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<Args>();
   add_model_args(cmd, args->model, false);
   cmd->add_option("--models", args->models,
-                  "Checkpoints ('pretrained' for the config's initialisation) or saved features (.npy / .trm)")
+                  "Checkpoints, 'pretrained' (the config's initialisation), 'pretrained:CONFIG' (another config's "
+                  "network and pipeline, zero-shot) or saved features (.npy / .trm)")
       ->required()->expected(2, 64);
   cmd->add_option("--model-weights", args->weights, "One weight per model (default: equal)");
   cmd->add_flag("--choose-weights", args->choose_weights,
@@ -120,7 +121,7 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
   cmd->callback([args, &ctx] {
     // --models takes every following word, so overrides written after it land there.
     for (auto it = args->models.begin(); it != args->models.end();)
-      if (it->find('=') != std::string::npos && !fs::exists(*it)) {
+      if (it->find('=') != std::string::npos && !fs::exists(*it) && it->rfind("pretrained:", 0) != 0) {
         args->model.overrides.push_back(*it);
         it = args->models.erase(it);
       } else {
@@ -141,8 +142,8 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
       for (const auto& m : args->models) {
         const std::string ext = fs::path(m).extension().string();
         if (ext == ".npy" || ext == ".trm")
-          throw Error("ensemble --choose-weights: " + m + " holds features of one split; give a checkpoint or 'pretrained'");
-        tuning.push_back(retrieve_member(run, validation, m, ctx.show_progress()));
+          throw Error("ensemble --choose-weights: " + m + " holds features of one split; give a checkpoint, 'pretrained' or 'pretrained:CONFIG'");
+        tuning.push_back(retrieve_member(run, validation, m, ctx.show_progress(), args->model.overrides));
       }
       const ChosenWeights chosen = choose_ensemble_weights(run, tuning, parse_ensemble_combination(args->combine),
                                                            parse_normalization(args->normalize), args->weight_step);
@@ -155,7 +156,7 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
     }
     std::vector<SplitRetrieval> parts;
     for (const auto& m : args->models) {
-      parts.push_back(retrieve_member(run, args->model, m, ctx.show_progress()));
+      parts.push_back(retrieve_member(run, args->model, m, ctx.show_progress(), args->model.overrides));
       std::cout << parts.back().model << "\n" << format_table(parts.back().directions);
       markdown += "### " + parts.back().model + "\n\n" + format_markdown(parts.back().directions) + "\n";
     }

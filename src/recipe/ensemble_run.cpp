@@ -8,7 +8,17 @@
 
 namespace toonreid {
 
-SplitRetrieval retrieve_member(const RunSetup& run, SplitRequest request, const std::string& member, bool progress) {
+SplitRetrieval retrieve_member(const RunSetup& run, SplitRequest request, const std::string& member, bool progress,
+                               const std::vector<std::string>& overrides) {
+  const std::string other = "pretrained:";
+  if (member.rfind(other, 0) == 0) {
+    const std::string file = member.substr(other.size());
+    if (file.empty() || !std::filesystem::is_regular_file(file))
+      throw Error("ensemble member " + member + ": config file '" + file + "' not found");
+    SplitRetrieval r = RunSetup(file, overrides).retrieve_split(request, "", progress);
+    r.model = member;
+    return r;
+  }
   const std::string ext = std::filesystem::path(member).extension().string();
   if (ext == ".npy" || ext == ".trm") request.features = member;
   // Each member cuts and normalises images as it was trained to (its own network's chip).

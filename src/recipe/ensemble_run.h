@@ -12,8 +12,11 @@
 namespace toonreid {
 
 // One member's retrieval: `member` is a checkpoint, "pretrained" (the config's
-// initialisation) or saved features (.npy / .trm) of the request's split.
-SplitRetrieval retrieve_member(const RunSetup& run, SplitRequest request, const std::string& member, bool progress);
+// initialisation), "pretrained:CONFIG" (zero-shot with another config's network and input
+// pipeline, e.g. pretrained:configs/cavi_faceres.yaml; `overrides`, the command line's,
+// apply to it as to the run) or saved features (.npy / .trm) of the request's split.
+SplitRetrieval retrieve_member(const RunSetup& run, SplitRequest request, const std::string& member, bool progress,
+                               const std::vector<std::string>& overrides = {});
 
 enum class EnsembleCombination { Distances, Features };
 EnsembleCombination parse_ensemble_combination(const std::string& name);  // "distances" or "features"

@@ -149,6 +149,17 @@ TEST_F(RetrievalCli, EnsembleOfAModelWithItselfEqualsTheModel) {
     EXPECT_NEAR(a["P2C"]["mAP"].get<double>(), b["P2C"]["mAP"].get<double>(), 1e-6) << mode;
     EXPECT_TRUE(contains(slurp(path("ens.md")), "ensemble")) << mode;
   }
+  // Another config's pretrained network as a member ("pretrained:CONFIG"): here the same
+  // config, so the ensemble is again the model itself; a missing file is named.
+  const std::string tiny_yaml = testing::source_dir() + "/configs/tiny.yaml";
+  auto other = run_cli("ensemble " + model_args() + " --models pretrained pretrained:" + tiny_yaml +
+                       " --combine features --json " + path("other.json").string());
+  ASSERT_EQ(other.code, 0) << other.out;
+  auto o = nlohmann::json::parse(slurp(path("other.json"))), a = nlohmann::json::parse(slurp(path("single.json")));
+  EXPECT_NEAR(a["C2P"]["mAP"].get<double>(), o["C2P"]["mAP"].get<double>(), 1e-6);
+  auto missing = run_cli("ensemble " + model_args() + " --models pretrained pretrained:" + path("nope.yaml").string());
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_TRUE(contains(missing.out, "nope.yaml' not found")) << missing.out;
   // Overrides written after --models still count as overrides.
   auto late = run_cli("ensemble " + model_args() + " --models pretrained pretrained test.distance=cosine --json " +
                       path("late.json").string());
