@@ -59,8 +59,9 @@ void add_face_options(ConfigSchema& schema) {
       .max(1);
   schema.add_float_list("face.landmark_crops", {1.0, 0.85, 0.7},
                         "landmarks path: centred square crops tried, as fractions of the shorter image side (1: the "
-                        "whole image)")
-      .range(0.1, 1);
+                        "whole image; above 1: a square that many times the longer side, the image in its middle, "
+                        "for pictures cropped inside the face)")
+      .range(0.1, 2);
   schema.add_bool("face.user_landmarks", true,
                   "Use landmarks the data set supplies (WebCaricature FacialPoints/, a manifest's landmarks column) "
                   "instead of detection");
@@ -229,11 +230,23 @@ std::vector<AlignedFace> FaceAligner::low_confidence_faces(const cv::Mat& rgb8, 
 }
 
 std::optional<AlignedFace> FaceAligner::landmarks_without_detector(const cv::Mat& rgb8) const {
-  // Candidates: centred squares (the net pads a crop to a square itself).
+  // Candidates: centred squares (the net pads a crop to a square itself). Fractions above 1
+  // are squares larger than the image, the image in their middle on grey: a photo cropped
+  // inside the face (forehead and chin cut off) then looks like the face boxes the net
+  // was trained on.
   std::vector<cv::Rect> crops;
   std::vector<cv::Mat> views;
   for (double fraction : options_.landmark_crops) {
     cv::Rect r(0, 0, rgb8.cols, rgb8.rows);
+    if (fraction > 1) {
+      const int side = static_cast<int>(std::lround(std::max(rgb8.cols, rgb8.rows) * fraction));
+      r = cv::Rect(-(side - rgb8.cols) / 2, -(side - rgb8.rows) / 2, side, side);
+      cv::Mat padded(side, side, CV_8UC3, cv::Scalar(128, 128, 128));
+      rgb8.copyTo(padded(cv::Rect(-r.x, -r.y, rgb8.cols, rgb8.rows)));
+      crops.push_back(r);
+      views.push_back(padded);
+      continue;
+    }
     if (fraction < 1) {
       const int side = std::max(2, static_cast<int>(std::lround(std::min(rgb8.cols, rgb8.rows) * fraction)));
       r = cv::Rect((rgb8.cols - side) / 2, (rgb8.rows - side) / 2, side, side);

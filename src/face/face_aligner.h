@@ -53,7 +53,7 @@ struct FaceOptions {
   int dlib_upsample_more = 2;                            // dlib_up's doublings
   float low_confidence = 0.2f;                           // ssd_low's lowest SSD score
   double max_shape_residual = 0.05;                      // ssd_low / landmarks: plausibility bound
-  std::vector<double> landmark_crops = {1.0, 0.85, 0.7}; // landmarks: centred square crops (fraction of the shorter side; 1: whole image)
+  std::vector<double> landmark_crops = {1.0, 0.85, 0.7}; // landmarks: centred square crops (fraction of the shorter side; 1: whole image; > 1: padded square, that many times the longer side)
   bool use_user_landmarks = true;
   ChipGeometry chip;
   std::filesystem::path weights_dir;      // face-api weights (empty: the `make deps` folder)

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/config.h"
 #include "core/error.h"
 #include "data/image_io.h"
 #include "face/chip_geometry.h"
@@ -312,6 +313,34 @@ TEST(FaceAligner, LandmarksPathFindsAFaceWithoutADetectorAndRefusesNoise) {
   // A strict bound turns the same picture away: the test is what decides.
   o.max_shape_residual = 1e-4;
   EXPECT_EQ(FaceAligner(o).align(read_image(faces() / "photo_a.png")).path, FacePath::Letterbox);
+}
+
+// A picture cropped inside the face (brows to chin, as many tight web photos are): a padded
+// candidate (fraction > 1) shows the net a face box with margin, and its landmarks come
+// back in the picture's own coordinates, where the uncropped picture has them.
+TEST(FaceAligner, LandmarksPathPadsPicturesCroppedInsideTheFace) {
+  if (!have_weights()) GTEST_SKIP() << "face-api weights missing (run make deps)";
+  FaceOptions o = options({"landmarks"});
+  o.max_shape_residual = 0.08;
+  const cv::Mat whole = read_image(faces() / "photo_a.png");
+  const AlignedFace reference = FaceAligner(o).align(whole);
+  ASSERT_EQ(reference.path, FacePath::Landmarks);
+  const cv::Rect2f b = cv::boundingRect(reference.landmarks);
+  const cv::Rect tight(static_cast<int>(b.x + 0.1f * b.width), static_cast<int>(b.y + 0.1f * b.height),
+                       static_cast<int>(0.8f * b.width), static_cast<int>(0.85f * b.height));
+  const cv::Mat cropped = whole(tight).clone();
+  o.landmark_crops = {1.4};
+  const AlignedFace face = FaceAligner(o).align(cropped);
+  ASSERT_EQ(face.path, FacePath::Landmarks);
+  double worst = 0;
+  for (int i : {36, 39, 42, 45, 30, 48, 54}) {
+    const cv::Point2f p = face.landmarks[static_cast<std::size_t>(i)] + cv::Point2f(static_cast<float>(tight.x), static_cast<float>(tight.y));
+    worst = std::max(worst, cv::norm(p - reference.landmarks[static_cast<std::size_t>(i)]) / b.width);
+  }
+  EXPECT_LT(worst, 0.08) << "eye, nose and mouth points moved by " << worst << " of the face's width";
+  ConfigSchema schema;
+  add_face_options(schema);
+  EXPECT_THROW(make_config(schema, {"face.landmark_crops=[2.5]"}), ConfigError);
 }
 
 TEST(FaceAligner, LowConfidenceSsdAndUpsampledDlibAreTheirOwnPaths) {
