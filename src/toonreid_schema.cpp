@@ -37,6 +37,20 @@ void add_pipeline_options(ConfigSchema& schema) {
                          "Overrides of MDL stage 2 (fine-tuning on the target domain; started from stage 1)");
   schema.add_string_list("pipeline.retrain", {},
                          "Overrides of the retraining with pseudo-labels (started from the mined model)");
+  schema.add_string_list("pipeline.ensemble_members", {},
+                         "Further members of the ensemble stage beside its two models: checkpoints, 'pretrained' or "
+                         "'pretrained:CONFIG' (another config's network and input pipeline, zero-shot: a second "
+                         "backbone; the path relative to the working folder)");
+  schema.add_string("pipeline.ensemble_combine", "distances",
+                    "How the ensemble stage combines its members: their re-ranked distances, or their features "
+                    "(concatenated with the weights, then re-ranked)")
+      .one_of({"distances", "features"});
+  schema.add_string("pipeline.ensemble_weights", "equal",
+                    "The members' weights: equal, or chosen on the validation identities (data.val_identities) on a "
+                    "grid of step pipeline.ensemble_weight_step")
+      .one_of({"equal", "validation"});
+  schema.add_float("pipeline.ensemble_weight_step", 0.1, "Grid step of pipeline.ensemble_weights: validation")
+      .range(0.01, 0.5);
 }
 
 ConfigSchema toonreid_schema() {

@@ -127,45 +127,33 @@ void add_ensemble_command(CLI::App& app, Context& ctx) {
       } else {
         ++it;
       }
-    if (args->models.size() < 2) throw Error("ensemble: --models needs at least two models");
     RunSetup run(args->model.config, args->model.overrides);
-    if (!args->weights.empty() && args->weights.size() != args->models.size())
-      throw Error("--model-weights: " + std::to_string(args->weights.size()) + " weights for " +
-                  std::to_string(args->models.size()) + " models");
-    if (args->choose_weights && !args->weights.empty()) throw Error("ensemble: give --model-weights or --choose-weights, not both");
-    std::vector<double> weights = args->weights;
+    EnsembleRequest request;
+    request.members = args->models;
+    request.weights = args->weights;
+    request.choose_weights = args->choose_weights;
+    request.weight_step = args->weight_step;
+    request.combination = parse_ensemble_combination(args->combine);
+    request.normalization = parse_normalization(args->normalize);
+    request.overrides = args->model.overrides;
+    const EnsembleResult result = run_ensemble(run, args->model, request, ctx.show_progress());
     std::string markdown;
-    if (args->choose_weights) {
-      ModelArgs validation = args->model;
-      validation.split = "validation";
-      std::vector<SplitRetrieval> tuning;
-      for (const auto& m : args->models) {
-        const std::string ext = fs::path(m).extension().string();
-        if (ext == ".npy" || ext == ".trm")
-          throw Error("ensemble --choose-weights: " + m + " holds features of one split; give a checkpoint, 'pretrained' or 'pretrained:CONFIG'");
-        tuning.push_back(retrieve_member(run, validation, m, ctx.show_progress(), args->model.overrides));
-      }
-      const ChosenWeights chosen = choose_ensemble_weights(run, tuning, parse_ensemble_combination(args->combine),
-                                                           parse_normalization(args->normalize), args->weight_step);
-      weights = chosen.weights;
-      std::string line = "weights chosen on validation (" + std::to_string(chosen.tried) + " tried, mean mAP " +
-                         fmt::format("{:.2f}", 100 * chosen.mean_map) + "):";
-      for (std::size_t i = 0; i < weights.size(); ++i) line += fmt::format(" {}={:.2f}", args->models[i], weights[i]);
+    if (result.chosen) {
+      std::string line = "weights chosen on validation (" + std::to_string(result.chosen->tried) + " tried, mean mAP " +
+                         fmt::format("{:.2f}", 100 * result.chosen->mean_map) + "):";
+      for (std::size_t i = 0; i < result.weights.size(); ++i)
+        line += fmt::format(" {}={:.2f}", args->models[i], result.weights[i]);
       std::cout << line << "\n";
       markdown += line + "\n\n";
     }
-    std::vector<SplitRetrieval> parts;
-    for (const auto& m : args->models) {
-      parts.push_back(retrieve_member(run, args->model, m, ctx.show_progress(), args->model.overrides));
-      std::cout << parts.back().model << "\n" << format_table(parts.back().directions);
-      markdown += "### " + parts.back().model + "\n\n" + format_markdown(parts.back().directions) + "\n";
+    for (const auto& m : result.members) {
+      std::cout << m.model << "\n" << format_table(m.directions);
+      markdown += "### " + m.model + "\n\n" + format_markdown(m.directions) + "\n";
     }
-    const std::vector<RetrievalDirection> combined = evaluate_ensemble(
-        run, parts, parse_ensemble_combination(args->combine), weights, parse_normalization(args->normalize));
     std::cout << "ensemble (" << args->combine << (args->combine == "distances" ? ", " + args->normalize : "") << ")\n"
-              << format_table(combined);
-    markdown += "### ensemble (" + args->combine + ")\n\n" + format_markdown(combined);
-    if (!args->json.empty()) write_file_atomically(args->json, to_json(combined).dump(2) + "\n");
+              << format_table(result.combined);
+    markdown += "### ensemble (" + args->combine + ")\n\n" + format_markdown(result.combined);
+    if (!args->json.empty()) write_file_atomically(args->json, to_json(result.combined).dump(2) + "\n");
     if (!args->markdown.empty()) write_file_atomically(args->markdown, markdown);
   });
 }

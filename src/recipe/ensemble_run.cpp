@@ -19,11 +19,14 @@ SplitRetrieval retrieve_member(const RunSetup& run, SplitRequest request, const 
     r.model = member;
     return r;
   }
-  const std::string ext = std::filesystem::path(member).extension().string();
-  if (ext == ".npy" || ext == ".trm") request.features = member;
-  // Each member cuts and normalises images as it was trained to (its own network's chip).
+  if (is_saved_features(member)) request.features = member;
   return run.retrieve_split(request, member == "pretrained" || !request.features.empty() ? "" : member, progress,
                             PipelineConflicts::CheckpointWins);
+}
+
+bool is_saved_features(const std::string& member) {
+  const std::string ext = std::filesystem::path(member).extension().string();
+  return ext == ".npy" || ext == ".trm";
 }
 
 EnsembleCombination parse_ensemble_combination(const std::string& name) {
@@ -97,6 +100,35 @@ ChosenWeights choose_ensemble_weights(const RunSetup& run, const std::vector<Spl
   };
   visit(0, units);
   return best;
+}
+
+EnsembleResult run_ensemble(const RunSetup& run, const SplitRequest& split, const EnsembleRequest& request,
+                            bool progress) {
+  const std::size_t n = request.members.size();
+  if (n < 2) throw Error("ensemble: needs at least two models, got " + std::to_string(n));
+  if (!request.weights.empty() && request.weights.size() != n)
+    throw Error("ensemble: " + std::to_string(request.weights.size()) + " weights for " + std::to_string(n) + " models");
+  if (request.choose_weights && !request.weights.empty())
+    throw Error("ensemble: give weights or choose them on validation, not both");
+  EnsembleResult result;
+  result.weights = request.weights;
+  if (request.choose_weights) {
+    SplitRequest validation = split;
+    validation.split = "validation";
+    std::vector<SplitRetrieval> tuning;
+    for (const auto& m : request.members) {
+      if (is_saved_features(m))
+        throw Error("ensemble: choosing weights on validation: " + m +
+                    " holds features of one split; give a checkpoint, 'pretrained' or 'pretrained:CONFIG'");
+      tuning.push_back(retrieve_member(run, validation, m, progress, request.overrides));
+    }
+    result.chosen = choose_ensemble_weights(run, tuning, request.combination, request.normalization, request.weight_step);
+    result.weights = result.chosen->weights;
+  }
+  for (const auto& m : request.members)
+    result.members.push_back(retrieve_member(run, split, m, progress, request.overrides));
+  result.combined = evaluate_ensemble(run, result.members, request.combination, result.weights, request.normalization);
+  return result;
 }
 
 }  // namespace toonreid

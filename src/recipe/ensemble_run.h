@@ -1,8 +1,10 @@
 // An ensemble of several models evaluated on one split, as `toonreid ensemble` and the
 // pipeline's last stage do it: each member's distances (or features) combined with
-// weights, then retrieved and scored like a single model.
+// weights (given, equal, or chosen on the validation identities), then retrieved and
+// scored like a single model.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,14 +17,20 @@ namespace toonreid {
 // initialisation), "pretrained:CONFIG" (zero-shot with another config's network and input
 // pipeline, e.g. pretrained:configs/cavi_faceres.yaml; `overrides`, the command line's,
 // apply to it as to the run) or saved features (.npy / .trm) of the request's split.
+// A checkpoint cuts and normalises images as it was trained to (its own network's chip).
 SplitRetrieval retrieve_member(const RunSetup& run, SplitRequest request, const std::string& member, bool progress,
                                const std::vector<std::string>& overrides = {});
+
+// True for saved features (.npy / .trm): a member that holds one split only.
+bool is_saved_features(const std::string& member);
 
 enum class EnsembleCombination { Distances, Features };
 EnsembleCombination parse_ensemble_combination(const std::string& name);  // "distances" or "features"
 
 // The members' directions combined (equal weights when `weights` is empty) and evaluated
-// with the config's retrieval options. Throws Error when the members disagree in size.
+// with the config's retrieval options (re-ranking included for Features; for Distances
+// the members' own distances, re-ranked when they were). Throws Error when the members
+// disagree in size.
 std::vector<RetrievalDirection> evaluate_ensemble(const RunSetup& run, const std::vector<SplitRetrieval>& members,
                                                   EnsembleCombination combination, const std::vector<double>& weights,
                                                   MatrixNormalization normalization);
@@ -40,5 +48,32 @@ struct ChosenWeights {
 ChosenWeights choose_ensemble_weights(const RunSetup& run, const std::vector<SplitRetrieval>& validation,
                                       EnsembleCombination combination, MatrixNormalization normalization,
                                       double step = 0.1);
+
+// What to ensemble and how: the whole of `toonreid ensemble` and of the pipeline's
+// ensemble stage.
+struct EnsembleRequest {
+  std::vector<std::string> members;  // as retrieve_member takes them; at least two
+  std::vector<double> weights;       // one per member; empty: equal, or chosen (below)
+  bool choose_weights = false;       // choose them on the validation identities first
+  double weight_step = 0.1;          // grid step of that choice
+  EnsembleCombination combination = EnsembleCombination::Distances;
+  MatrixNormalization normalization = MatrixNormalization::None;  // of distances, before combining
+  std::vector<std::string> overrides;  // applied to pretrained:CONFIG members
+};
+
+struct EnsembleResult {
+  std::vector<SplitRetrieval> members;     // each member on the requested split, in order
+  std::optional<ChosenWeights> chosen;     // when the weights were chosen on validation
+  std::vector<double> weights;             // the weights applied (empty: equal)
+  std::vector<RetrievalDirection> combined;
+};
+
+// Retrieves every member on `split` (and, with choose_weights, first on the validation
+// identities, data.val_identities) and evaluates the combination with `run`'s retrieval
+// options. Throws Error naming the culprit for fewer than two members, a weight count that
+// differs from the member count, both weights and choose_weights, and saved features under
+// choose_weights (they hold one split only).
+EnsembleResult run_ensemble(const RunSetup& run, const SplitRequest& split, const EnsembleRequest& request,
+                            bool progress);
 
 }  // namespace toonreid

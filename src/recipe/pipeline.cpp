@@ -12,13 +12,13 @@
 #include <spdlog/spdlog.h>
 
 #include "recipe/comparison.h"
+#include "recipe/ensemble_run.h"
 #include "recipe/mining_run.h"
 #include "recipe/training_run.h"
 #include "core/atomic_file.h"
 #include "core/config_schema.h"
 #include "core/error.h"
 #include "eval/training_log.h"
-#include "retrieval/ensemble.h"
 
 namespace toonreid {
 
@@ -164,13 +164,20 @@ class Pipeline {
       return r;
     } else if (name == "ensemble") {
       if (previous_.empty()) throw ConfigError("pipeline: the ensemble stage needs two trained models from earlier stages");
-      SplitRetrieval a = retrieve(latest_, {"test.rerank.enabled=true"}), b = retrieve(previous_, {"test.rerank.enabled=true"});
-      for (std::size_t k = 0; k < a.directions.size(); ++k)
-        evaluate_direction(a.directions[k], combine_distances({a.directions[k].distances, b.directions[k].distances}, {},
-                                                              MatrixNormalization::None));
+      const Config& c = base_.config();
+      EnsembleRequest request;
+      request.members = join({latest_, previous_}, list("pipeline.ensemble_members"));
+      request.combination = parse_ensemble_combination(c.get_string("pipeline.ensemble_combine"));
+      request.choose_weights = c.get_string("pipeline.ensemble_weights") == "validation";
+      request.weight_step = c.get_float("pipeline.ensemble_weight_step");
+      request.overrides = with({"test.rerank.enabled=true"});
+      const RunSetup reranked(args_.config, request.overrides);
+      const EnsembleResult e = run_ensemble(reranked, SplitRequest{}, request, args_.progress);
       r.model = latest_;
-      r.extra["models"] = {latest_, previous_};
-      r.metrics = to_json(a.directions);
+      r.extra["models"] = request.members;
+      if (!e.weights.empty()) r.extra["weights"] = e.weights;
+      if (e.chosen) r.extra["weights_validation_map"] = e.chosen->mean_map;
+      r.metrics = to_json(e.combined);
       return r;
     }
     r.metrics = to_json(retrieve(r.model, {}).directions);

@@ -10,7 +10,10 @@
 //                    training split + pseudo-labels (pipeline.retrain), evaluate
 //   kmeans           the same with k-means pseudo-labels (mining.kmeans_k), for comparison
 //   rerank           the latest model (IM if run) with k-reciprocal re-ranking
-//   ensemble         distance ensemble of the latest two models, re-ranked
+//   ensemble         ensemble of the latest (or best) two models and pipeline.ensemble_members
+//                    (e.g. another backbone, pretrained:CONFIG), re-ranked; distances or
+//                    features combined (pipeline.ensemble_combine), with equal weights or
+//                    weights chosen on validation (pipeline.ensemble_weights)
 //
 // A stage is done when its stage.json exists; finished stages are skipped, and an
 // interrupted training resumes from its checkpoints/last.pt.
