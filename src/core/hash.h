@@ -24,6 +24,13 @@ class Fnv1a {
   std::uint64_t h_ = 1469598103934665603ull;
 };
 
+// The 16 hex digits of FNV-1a over `n` bytes.
+inline std::string fnv1a_hex(const void* data, std::size_t n) {
+  Fnv1a h;
+  h.add(data, n);
+  return h.hex();
+}
+
 // A checksum of a byte stream fed in pieces of any size, 8 bytes at a time (several
 // GB/s: for the gallery's snapshot files). Not FNV: its values are its own.
 class StreamChecksum {

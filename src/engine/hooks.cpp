@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/progress.h"
+#include "engine/run_layout.h"
 
 namespace toonreid {
 
@@ -58,10 +59,10 @@ void JsonLogHook::after_epoch(Trainer&, const EpochStats& s) {
 }
 
 void CheckpointHook::after_epoch(Trainer& t, const EpochStats&) {
-  t.save_checkpoint(t.output_dir() / "checkpoints" / "last.pt");
+  t.save_checkpoint(RunLayout(t.output_dir()).last_checkpoint());
 }
 
-void CheckpointHook::after_train(Trainer& t) { t.save_checkpoint(t.output_dir() / "model_final.pt"); }
+void CheckpointHook::after_train(Trainer& t) { t.save_checkpoint(RunLayout(t.output_dir()).final_model()); }
 
 EvalHook::EvalHook(Evaluate evaluate, int every, JsonLogHook* log)
     : evaluate_(std::move(evaluate)), every_(every), log_(log) {}
@@ -75,7 +76,7 @@ void EvalHook::run(Trainer& t) {
   nlohmann::json metrics = evaluate_(t.model());
   if (!t.is_main()) return;  // a data-parallel rank helped extract; rank 0 reports and keeps best.pt
   metrics["epoch"] = t.epoch();
-  write_file_atomically(t.output_dir() / ("eval_epoch" + std::to_string(t.epoch()) + ".json"), metrics.dump(2) + "\n");
+  write_file_atomically(RunLayout(t.output_dir()).evaluation(t.epoch()), metrics.dump(2) + "\n");
   if (log_) {
     nlohmann::json r = metrics;
     r["type"] = "eval";
@@ -84,7 +85,7 @@ void EvalHook::run(Trainer& t) {
   const double score = metrics.value("score", -1.0);
   if (score > t.best_metric()) {
     t.set_best_metric(score);
-    t.save_checkpoint(t.output_dir() / "checkpoints" / "best.pt");
+    t.save_checkpoint(RunLayout(t.output_dir()).best_checkpoint());
     spdlog::info("epoch {}: new best score {:.4f}, saved checkpoints/best.pt", t.epoch(), score);
   }
 }

@@ -17,6 +17,7 @@
 #include "core/distributed.h"
 #include "core/random.h"
 #include "engine/gradient_sync.h"
+#include "engine/run_layout.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/transforms.h"
@@ -296,7 +297,7 @@ EpochStats Trainer::run_epoch() {
     if (!std::isfinite(terms.values["total"])) {
       std::ostringstream parts;
       for (const auto& [k, v] : terms.values) parts << " " << k << "=" << v;
-      const fs::path last = output_dir_ / "checkpoints/last.pt";
+      const fs::path last = RunLayout(output_dir_).last_checkpoint();
       throw TrainingDiverged("the loss is not finite at epoch " + std::to_string(epoch_ + 1) + ", batch " +
                              std::to_string(b + 1) + " (" + parts.str().substr(1) + "); training stopped. " +
                              (fs::exists(last) ? "The last good checkpoint is " + last.string() + ". "
@@ -374,7 +375,7 @@ void Trainer::train() {
     for (auto& item : model_->named_buffers()) reference[item.key()] = item.value().detach().clone();
     take_reference(std::move(reference));
   }
-  if (is_main()) write_file_atomically(output_dir_ / "config.yaml", config_.to_yaml(false));
+  if (is_main()) write_file_atomically(RunLayout(output_dir_).config(), config_.to_yaml(false));
   for (auto& h : hooks_) h->before_train(*this);
   while (epoch_ < epochs_) {
     EpochStats stats = run_epoch();

@@ -30,12 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fnv1a_hex(const std::uint8_t* data, std::size_t size) {
-  Fnv1a h;
-  h.add(data, size);
-  return h.hex();
-}
-
 std::vector<std::uint8_t> read_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary | std::ios::ate);
   if (!in) throw DataError(file.string() + ": cannot read the file");
@@ -95,7 +89,7 @@ cv::Mat align_one(const ImageRecord& r, const std::vector<std::uint8_t>& bytes, 
 
 std::string settings_hash(const FaceAligner& aligner) {
   const std::string fp = aligner.options().fingerprint();
-  return fnv1a_hex(reinterpret_cast<const std::uint8_t*>(fp.data()), fp.size());
+  return fnv1a_hex(fp.data(), fp.size());
 }
 
 }  // namespace
@@ -211,7 +205,7 @@ Dataset align_with_cache(const Dataset& data, const FaceAligner& aligner, const 
     std::string key = fnv1a_hex(bytes.data(), bytes.size());
     if (!r.landmarks.empty() && aligner.options().use_user_landmarks) {
       const auto* p = reinterpret_cast<const std::uint8_t*>(r.landmarks.data());
-      key = fnv1a_hex(reinterpret_cast<const std::uint8_t*>(key.data()), key.size()) +
+      key = fnv1a_hex(key.data(), key.size()) +
             fnv1a_hex(p, r.landmarks.size() * sizeof(float));
     }
     row.source_hash = key;

@@ -18,6 +18,7 @@
 #include "core/atomic_file.h"
 #include "core/config_schema.h"
 #include "core/error.h"
+#include "engine/run_layout.h"
 #include "eval/training_log.h"
 
 namespace toonreid {
@@ -27,7 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::optional<double> final_accuracy(const fs::path& run_dir) {
-  const fs::path log = run_dir / "train_log.jsonl";
+  const fs::path log = RunLayout(run_dir).training_log();
   if (!fs::exists(log)) return std::nullopt;
   auto epochs = read_training_log(log);
   if (epochs.empty()) return std::nullopt;
@@ -67,10 +68,10 @@ class Pipeline {
 
   // Trains into `dir` unless it already holds a final model; resumes an interrupted run.
   fs::path train(const fs::path& dir, const std::vector<std::string>& overrides) const {
-    const fs::path final_model = dir / "model_final.pt";
+    const fs::path final_model = RunLayout(dir).final_model();
     if (fs::exists(final_model)) return final_model;
     RunSetup run(args_.config, with(join(overrides, {"run.output_dir=" + dir.string()})));
-    const std::string resume = fs::exists(dir / "checkpoints" / "last.pt") ? dir.string() : "";
+    const std::string resume = fs::exists(RunLayout(dir).last_checkpoint()) ? dir.string() : "";
     if (!resume.empty()) spdlog::info("pipeline: resuming the interrupted training in {}", dir.string());
     return run_training(run, dir, resume, args_.progress);
   }

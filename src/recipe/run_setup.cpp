@@ -12,6 +12,7 @@
 #include "core/runtime.h"
 #include "data/training_selection.h"
 #include "data/transforms.h"
+#include "engine/run_layout.h"
 #include "face/aligned_dataset.h"
 #include "retrieval/features.h"
 #include "retrieval/matrix_io.h"
@@ -33,7 +34,7 @@ RunSetup::RunSetup(std::unique_ptr<ConfigSchema> schema, const std::function<Con
 
 RunSetup RunSetup::resuming(const std::filesystem::path& run_dir, const std::string& config_file,
                             const std::vector<std::string>& overrides) {
-  const std::filesystem::path saved_file = run_dir / "config.yaml";
+  const std::filesystem::path saved_file = RunLayout(run_dir).config();
   if (!std::filesystem::is_directory(run_dir))
     throw ConfigError("--resume " + run_dir.string() + ": no such run folder");
   if (!std::filesystem::exists(saved_file))

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "data/csv_manifest.h"
 #include "data/image_io.h"
+#include "engine/run_layout.h"
 #include "eval/ranked_list.h"
 #include "eval/training_log.h"
 #include "retrieval/matrix_io.h"
@@ -30,8 +31,9 @@ std::vector<ReportPicture> ranked_list_pictures(const SplitRetrieval& r, std::si
 
 fs::path find_training_log(const std::string& weights) {
   if (weights.empty()) return {};
+  // A checkpoint lies in the run folder (model_final.pt) or in its checkpoints/ folder.
   const fs::path dir = fs::path(weights).parent_path();
-  for (const fs::path& p : {dir / "train_log.jsonl", dir.parent_path() / "train_log.jsonl"})
+  for (const fs::path& p : {RunLayout(dir).training_log(), RunLayout(dir.parent_path()).training_log()})
     if (fs::exists(p)) return p;
   return {};
 }

@@ -6,6 +6,7 @@
 
 #include "data/training_selection.h"
 #include "engine/hooks.h"
+#include "engine/run_layout.h"
 #include "engine/trainer.h"
 #include "model/model_checkpoint.h"
 #include "recipe/open_set_run.h"
@@ -16,6 +17,7 @@ namespace toonreid {
 std::filesystem::path run_training(const RunSetup& run, const std::filesystem::path& out, const std::string& resume,
                                    bool progress) {
   const Config& config = run.config();
+  const RunLayout layout(out);
   Dataset data = run.open_data("");
   Dataset train = run.faces(training_data(data, config), progress);
 
@@ -23,7 +25,7 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   // Rank 0 alone logs and writes checkpoints.
   JsonLogHook* log_ptr = nullptr;
   if (run.is_main()) {
-    auto log = std::make_unique<JsonLogHook>(out / "train_log.jsonl");
+    auto log = std::make_unique<JsonLogHook>(layout.training_log());
     log_ptr = log.get();
     trainer.add_hook(std::make_unique<ProgressHook>(progress));
     trainer.add_hook(std::move(log));
@@ -61,25 +63,25 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   }
   if (!resume.empty()) {
     std::filesystem::path r = resume;
-    if (std::filesystem::is_directory(r)) r = r / "checkpoints" / "last.pt";
+    if (std::filesystem::is_directory(r)) r = RunLayout(r).last_checkpoint();
     trainer.resume(r);
   }
   trainer.train();
   // The thresholds of open-set use belong to the model chosen on validation: calibrated
   // on the same identities, beside it.
-  const std::filesystem::path best = out / "checkpoints" / "best.pt";
+  const std::filesystem::path best = layout.best_checkpoint();
   if (run.is_main() && during_name == "validation" && std::filesystem::exists(best)) {
     try {
       Embedder embedder(config, std::filesystem::absolute(best).string());
       Calibration cal = calibrate_model(run, embedder, SplitRequest{}, progress);
       cal.weights = std::filesystem::absolute(best).string();
-      cal.save(out / "checkpoints" / "calibration.json");
+      cal.save(layout.calibration());
       spdlog::info("open-set thresholds of best.pt on the validation identities: checkpoints/calibration.json");
     } catch (const Error& e) {
       spdlog::warn("no calibration.json beside best.pt: {}", e.what());
     }
   }
-  return out / "model_final.pt";
+  return layout.final_model();
 }
 
 }  // namespace toonreid

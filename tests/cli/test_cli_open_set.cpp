@@ -50,7 +50,7 @@ class OpenSetCli : public ::testing::Test {
     ASSERT_TRUE(contains(r.out, "calibrated")) << r.out;
     // The two-face picture and where each face is.
     const cv::Mat a = read_image(data() + "/images/Toon_0013/C00001.jpg");
-    const cv::Mat b = read_image(testing::source_dir() + "/tests/data/faceapi/faces/cartoon_a.png");
+    const cv::Mat b = read_image(testing::source_dir() + "/tests/fixtures/faceapi/faces/cartoon_a.png");
     cv::Mat canvas(std::max(a.rows, b.rows) + 80, a.cols + b.cols + 120, CV_8UC3, cv::Scalar(235, 235, 225));
     tiles_ = {cv::Rect(40, 40, a.cols, a.rows), cv::Rect(80 + a.cols, 40, b.cols, b.rows)};
     a.copyTo(canvas(tiles_[0]));
@@ -61,7 +61,7 @@ class OpenSetCli : public ::testing::Test {
   static std::string data() { return (*dir_ / "toons").string(); }
   static std::string index() { return (*dir_ / "gallery").string(); }
   static std::string picture() { return (*dir_ / "two_faces.png").string(); }
-  static std::string faceless() { return testing::source_dir() + "/tests/data/faceapi/faces/gradient.png"; }
+  static std::string faceless() { return testing::source_dir() + "/tests/fixtures/faceapi/faces/gradient.png"; }
   static std::string config() { return testing::source_dir() + "/configs/synth_demo.yaml"; }
   static std::string common() {
     return "data.root=" + data() + " data.val_identities=6 input.align=true face.cache_dir=" + (*dir_ / "faces").string();

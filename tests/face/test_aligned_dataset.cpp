@@ -18,7 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path faces() { return fs::path(testing::source_dir()) / "tests/data/faceapi/faces"; }
+fs::path faces() { return fs::path(testing::source_dir()) / "tests/fixtures/faceapi/faces"; }
 bool have_weights() { return fs::exists(default_faceapi_folder(testing::source_dir()) / "ssd_mobilenetv1_model.bin"); }
 
 FaceOptions fast_options() {

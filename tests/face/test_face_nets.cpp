@@ -1,6 +1,6 @@
 // The ports of face-api's SSD MobileNet v1 detector and 68-point landmark net reproduce
 // what face-api itself computes in Node (tools/faceapi_reference/make_face_reference.js)
-// for the images in tests/data/faceapi/faces: raw anchor scores and boxes, the
+// for the images in tests/fixtures/faceapi/faces: raw anchor scores and boxes, the
 // detections after NMS, and the landmarks of the face crop.
 #include <gtest/gtest.h>
 
@@ -22,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path weights() { return default_faceapi_folder(testing::source_dir()); }
-fs::path faces() { return fs::path(testing::source_dir()) / "tests/data/faceapi/faces"; }
+fs::path faces() { return fs::path(testing::source_dir()) / "tests/fixtures/faceapi/faces"; }
 
 nlohmann::json reference() {
   std::ifstream in(faces() / "reference.json");

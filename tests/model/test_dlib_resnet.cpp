@@ -1,5 +1,5 @@
 // The dlib_resnet import is exact: descriptors match those face-api itself computed in
-// Node (tools/faceapi_reference/make_reference.js) for the images in tests/data/faceapi.
+// Node (tools/faceapi_reference/make_reference.js) for the images in tests/fixtures/faceapi.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -48,7 +48,7 @@ TEST(DlibResNet, DescriptorsMatchFaceApi) {
   net.eval();
   torch::NoGradGuard no_grad;
 
-  const fs::path data = fs::path(testing::source_dir()) / "tests/data/faceapi";
+  const fs::path data = fs::path(testing::source_dir()) / "tests/fixtures/faceapi";
   std::ifstream in(data / "reference.json");
   nlohmann::json reference = nlohmann::json::parse(in);
   ASSERT_GE(reference["images"].size(), 3u);

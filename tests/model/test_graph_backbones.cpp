@@ -1,6 +1,6 @@
 // The tfjs graph importer is exact: MobileFaceNet's and HSE FaceRes's outputs match what
 // tfjs itself computed in Node (tools/faceapi_reference/make_graph_reference.js) for the
-// chips in tests/data/graph_nets; with TOONREID_GRAPH_REFERENCE_DIR set, the same check
+// chips in tests/fixtures/graph_nets; with TOONREID_GRAPH_REFERENCE_DIR set, the same check
 // runs on another folder of chips and its reference.json (real faces, e.g. CaVI chips).
 // The imported networks train like any backbone; bad graph files are refused by name.
 #include <gtest/gtest.h>
@@ -76,13 +76,13 @@ void expect_matches_tfjs(const fs::path& folder) {
 
 TEST(GraphBackbones, OutputsMatchTfjs) {
   if (!have_models()) GTEST_SKIP() << "human-models networks not found in " << models_folder() << " (run make deps)";
-  expect_matches_tfjs(fs::path(testing::source_dir()) / "tests/data/graph_nets");
+  expect_matches_tfjs(fs::path(testing::source_dir()) / "tests/fixtures/graph_nets");
   if (const char* other = std::getenv("TOONREID_GRAPH_REFERENCE_DIR"); other && *other) expect_matches_tfjs(other);
 }
 
 TEST(GraphBackbones, WholeGraphIncludingNormalisationMatchesTfjs) {
   if (!have_models()) GTEST_SKIP() << "human-models networks not found (run make deps)";
-  const fs::path folder = fs::path(testing::source_dir()) / "tests/data/graph_nets";
+  const fs::path folder = fs::path(testing::source_dir()) / "tests/fixtures/graph_nets";
   std::ifstream file(folder / "reference.json");
   const nlohmann::json reference = nlohmann::json::parse(file);
   TfjsGraph graph(models_folder() / "mobilefacenet.json", "embeddings");

@@ -1,5 +1,5 @@
 // `make demo`'s recipe, run as `toonreid pipeline`: its comparison table (wall times
-// aside) must equal tests/data/demo_comparison.md (same data, seed and threads).
+// aside) must equal tests/fixtures/demo_comparison.md (same data, seed and threads).
 // A change that alters training or retrieval results on purpose regenerates that file.
 //
 // The trainings are chaotic: a different rounding in one matrix product changes the
@@ -37,7 +37,7 @@ TEST(DemoRecipe, ComparisonTableIsUnchanged) {
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string table = testing::read_text(dir / "pipeline" / "comparison.md");
   ASSERT_FALSE(table.empty()) << r.out;
-  std::ifstream in(testing::source_dir() + "/tests/data/demo_comparison.md");
+  std::ifstream in(testing::source_dir() + "/tests/fixtures/demo_comparison.md");
   std::stringstream expected;
   expected << in.rdbuf();
   EXPECT_EQ(without_wall_times(table), expected.str());

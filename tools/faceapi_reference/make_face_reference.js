@@ -1,4 +1,4 @@
-// Regenerates tests/data/faceapi/faces/reference.json: what face-api's SSD MobileNet v1
+// Regenerates tests/fixtures/faceapi/faces/reference.json: what face-api's SSD MobileNet v1
 // face detector and 68-point landmark net compute for the PNG images in that folder.
 // toonreid's ports must reproduce them (tests/face/test_face_nets.cpp).
 //

@@ -1,11 +1,11 @@
-// Regenerates tests/data/graph_nets/reference.json: what tfjs itself computes with the
+// Regenerates tests/fixtures/graph_nets/reference.json: what tfjs itself computes with the
 // human-models graph networks (MobileFaceNet, HSE FaceRes) for the PNG chips in that
 // folder. toonreid's tfjs graph importer must reproduce them
 // (tests/model/test_graph_backbones.cpp).
 //
 //   cd tools/faceapi_reference && npm install && node make_graph_reference.js [DIR] [OUT]
 //
-// DIR (default tests/data/graph_nets) holds PNG chips named *_112.png (MobileFaceNet's
+// DIR (default tests/fixtures/graph_nets) holds PNG chips named *_112.png (MobileFaceNet's
 // input) and *_224.png (FaceRes's); OUT defaults to DIR/reference.json. The networks are
 // read from .cache/weights/human-models (make deps). Runs offline on the tfjs WASM
 // backend. Each network sees the chip normalised as toonreid's backbone feeds it:
@@ -17,7 +17,7 @@ const tf = require('@tensorflow/tfjs');
 require('@tensorflow/tfjs-backend-wasm');
 
 const ROOT = path.join(__dirname, '..', '..');
-const DIR = path.resolve(process.argv[2] || path.join(ROOT, 'tests', 'data', 'graph_nets'));
+const DIR = path.resolve(process.argv[2] || path.join(ROOT, 'tests', 'fixtures', 'graph_nets'));
 const OUT = path.resolve(process.argv[3] || path.join(DIR, 'reference.json'));
 const MODELS = process.env.TOONREID_WEIGHTS_DIR ? path.join(process.env.TOONREID_WEIGHTS_DIR, 'human-models')
                                                 : path.join(ROOT, '.cache', 'weights', 'human-models');

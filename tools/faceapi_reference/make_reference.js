@@ -1,4 +1,4 @@
-// Regenerates tests/data/faceapi/: a few small synthetic 150x150 PNG images and the
+// Regenerates tests/fixtures/faceapi/: a few small synthetic 150x150 PNG images and the
 // 128-d descriptors that face-api's FaceRecognitionNet (dlib's ResNet) computes for
 // them. toonreid's dlib_resnet import must reproduce these (tests/model/test_dlib_resnet.cpp).
 //
