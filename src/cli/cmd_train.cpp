@@ -1,11 +1,16 @@
 // toonreid train --config C [key=value ...] [--output DIR]
 // toonreid train --resume RUN_DIR [--config C] [key=value ...]   (the run's own config.yaml)
 // toonreid train --config C --resume CHECKPOINT [key=value ...]
+// toonreid interpolate --weights CKPT --alpha A --out OUT.pt [--start CKPT]
 #include <iostream>
+
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "model/weight_interpolation.h"
 #include "recipe/training_run.h"
+#include "toonreid_schema.h"
 
 namespace toonreid::cli {
 
@@ -38,6 +43,29 @@ void add_train_command(CLI::App& app, Context& ctx) {
     const std::filesystem::path final_checkpoint = run_training(run, out, args->resume, ctx.show_progress());
     run.finish_job();
     if (run.is_main()) std::cout << final_checkpoint.string() << std::endl;
+  });
+}
+
+void add_interpolate_command(CLI::App& app, Context&) {
+  auto* cmd = app.add_subcommand(
+      "interpolate", "A fine-tuned checkpoint's weights moved toward its starting network (WiSE-FT): w0 + alpha (w - w0)");
+  struct Args {
+    std::string weights, start, out;
+    double alpha = 0.5;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--weights", args->weights, "The fine-tuned checkpoint")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--alpha", args->alpha, "1: the fine-tuned weights, 0: the starting ones (choose on validation)")
+      ->required()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--start", args->start,
+                  "Starting checkpoint (default: the starting weights stored in --weights, else its model.pretrained)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--out", args->out, "The new checkpoint")->required();
+  cmd->callback([args] {
+    const ConfigSchema schema = toonreid_schema();
+    const InterpolationResult r = interpolate_checkpoint(args->weights, args->alpha, args->out, schema, args->start);
+    spdlog::info("{} weights interpolated toward {} (alpha {}), {} kept", r.interpolated, r.start, args->alpha, r.kept);
+    std::cout << args->out << std::endl;
   });
 }
 

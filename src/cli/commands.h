@@ -19,6 +19,7 @@ void add_config_command(CLI::App& app, Context& ctx);
 void add_data_command(CLI::App& app, Context& ctx);
 void add_synth_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);
+void add_interpolate_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_calibrate_command(CLI::App& app, Context& ctx);
 void add_extract_command(CLI::App& app, Context& ctx);

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   cli::add_serve_command(app, ctx);
   cli::add_synth_command(app, ctx);
   cli::add_train_command(app, ctx);
+  cli::add_interpolate_command(app, ctx);
   cli::add_extract_command(app, ctx);
   cli::add_eval_command(app, ctx);
   cli::add_calibrate_command(app, ctx);
