@@ -8,8 +8,4 @@ namespace toonreid {
 
 ConfigSchema toonreid_schema();
 
-// The `pipeline` section (toonreid pipeline's stages and their overrides): declared here
-// because the pipeline is a program-level composition of every module.
-void add_pipeline_options(ConfigSchema& schema);
-
 }  // namespace toonreid

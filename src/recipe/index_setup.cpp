@@ -29,4 +29,32 @@ Calibration calibration_for(const RunSetup& run, Embedder& embedder, const std::
   return calibrate_model(run, embedder, request, progress);
 }
 
+std::optional<IndexStats> build_index(const RunSetup& run, const Dataset& images, const IndexBuildRequest& request,
+                                      bool progress) {
+  const std::string weights = request.weights.empty() ? "" : std::filesystem::absolute(request.weights).string();
+  Embedder embedder(run.config(), weights, run.process_group().get());
+  if (!run.is_main()) {  // rank 0 writes the index
+    enrol_share(embedder, images);
+    return std::nullopt;
+  }
+  std::optional<Calibration> cal;
+  const bool calibrated = !request.calibration_file.empty() || !request.calibration_split.empty();
+  if (calibrated) {
+    cal = calibration_for(run, embedder, request.calibration_file, request.calibration_data, request.calibration_split,
+                          progress);
+    if (cal->fingerprint != embedder.fingerprint())
+      throw Error((request.calibration_file.empty() ? std::string("the calibration") : request.calibration_file) +
+                  ": made for model " + cal->fingerprint + ", the index is built with " + embedder.fingerprint() +
+                  " (same config and weights needed)");
+  }
+  GalleryIndex::create(request.out, {embedder.fingerprint(), run.config().to_yaml(false), weights, embedder.preprocessing(),
+                                     embedder.dim()},
+                       request.options);
+  GalleryIndex index(request.out);
+  if (cal) index.set_calibration(*cal);
+  enrol(index, embedder, images, progress);
+  index.snapshot();  // a bulk build: the next open loads the snapshot, nothing to replay
+  return index.stats();
+}
+
 }  // namespace toonreid

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "recipe/run_setup.h"
@@ -34,5 +35,20 @@ class IndexSetup {
 // index's model on `split` of `data` (default data.root); exactly one of the two.
 Calibration calibration_for(const RunSetup& run, Embedder& embedder, const std::string& file, const std::string& data,
                             const std::string& split, bool progress);
+
+// What `index build` makes: a new index at `out` of `images` embedded with `weights` (a
+// checkpoint; empty: the config's pretrained network) under `run`'s config, with
+// `options`' search structure and, when a calibration file or split is named, the
+// calibration (checked first, so a wrong one stops the build before any embedding; it
+// must be of the same model). In a data-parallel job (run.join_job() done) the ranks
+// share the embedding and rank 0 alone writes; other ranks return an empty optional.
+struct IndexBuildRequest {
+  std::filesystem::path out;
+  std::string weights;
+  IndexOptions options;
+  std::string calibration_file, calibration_split, calibration_data;
+};
+std::optional<IndexStats> build_index(const RunSetup& run, const Dataset& images, const IndexBuildRequest& request,
+                                      bool progress);
 
 }  // namespace toonreid

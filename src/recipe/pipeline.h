@@ -40,6 +40,12 @@ struct PipelineResult {
   std::filesystem::path output_dir;
 };
 
+class ConfigSchema;
+
+// Declares the pipeline.* options (stages, output folder, per-stage overrides, the
+// ensemble stage's members, combination and weights).
+void add_pipeline_options(ConfigSchema& schema);
+
 // Runs the stages in pipeline.stages (skipping finished ones, resuming an interrupted
 // training) and writes comparison.{md,json,html} into the output folder.
 PipelineResult run_pipeline(const PipelineArgs& args);
