@@ -21,8 +21,6 @@
 
 namespace toonreid::cli {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 std::unique_ptr<GalleryIndex> open_index(const std::string& dir, OpenMode mode) {
@@ -44,8 +42,7 @@ void add_calibration_args(CLI::App* cmd, CalibrationArgs& a, const std::string& 
   file->excludes(split);
 }
 
-void print_stats_line(const std::string& dir, const GalleryIndex& index) {
-  const IndexStats s = index.stats();
+void print_stats_line(const std::string& dir, const IndexStats& s) {
   std::printf("%s: %lld images of %lld identities (%s index, %lld-d, model %s%s)\n", dir.c_str(),
               static_cast<long long>(s.items), static_cast<long long>(s.identities), index_kind_name(s.kind),
               static_cast<long long>(s.dim), s.fingerprint.c_str(), s.calibrated ? ", calibrated" : "");
@@ -88,8 +85,8 @@ void add_index_command(CLI::App& app, Context& ctx) {
     request.calibration_file = build->calibration.file;
     request.calibration_split = build->calibration.split;
     request.calibration_data = build->calibration.data;
-    if (build_index(run, chosen_images(build->images), request, ctx.show_progress()))
-      print_stats_line(build->out, GalleryIndex(build->out, OpenMode::ReadOnly));
+    if (const auto stats = build_index(run, chosen_images(build->images), request, ctx.show_progress()))
+      print_stats_line(build->out, *stats);
     run.finish_job();
   });
 
@@ -123,7 +120,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
     const Calibration cal = calibration_for(setup.run(), setup.embedder(), c.file, c.data, c.split, ctx.show_progress());
     setup.index().set_calibration(cal);
     std::cout << describe_calibration(cal);
-    print_stats_line(calibrate->index, setup.index());
+    print_stats_line(calibrate->index, setup.index().stats());
   });
 
   struct RemoveArgs {

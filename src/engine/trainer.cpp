@@ -400,11 +400,7 @@ void Trainer::save_checkpoint(const fs::path& file) {
     center_optimizer_->save(copt);
     archive.write("center_optimizer", copt);
   }
-  if (!reference_.empty()) {
-    torch::serialize::OutputArchive ref;
-    for (const auto& [name, tensor] : reference_) ref.write(name, tensor, /*is_buffer=*/true);
-    archive.write("reference", ref);
-  }
+  if (!reference_.empty()) write_starting_weights(archive, reference_);
   write_file_atomically(file, [&](std::ostream& out) { archive.save_to(out); });
 }
 
@@ -433,16 +429,10 @@ void Trainer::resume(const fs::path& checkpoint) {
   }
   if (objective_.l2sp_weight > 0 || objective_.distill_weight > 0) {
     // The starting weights of the interrupted run, not the resumed ones.
-    torch::serialize::InputArchive ref;
-    if (!archive.try_read("reference", ref))
+    std::map<std::string, torch::Tensor> reference = read_starting_weights(archive);
+    if (reference.empty())
       throw Error(checkpoint.string() + ": no starting weights stored (written without loss.l2sp_weight / "
                   "loss.distill_weight); cannot resume with them on");
-    std::map<std::string, torch::Tensor> reference;
-    for (const std::string& key : ref.keys()) {
-      torch::Tensor t;
-      ref.read(key, t, /*is_buffer=*/true);
-      reference[key] = t;
-    }
     take_reference(std::move(reference));
   }
   epoch_ = static_cast<int>(info.epoch);

@@ -48,6 +48,24 @@ void read_model_weights(torch::serialize::InputArchive& archive, ReidModel& mode
   model->load(weights);
 }
 
+void write_starting_weights(torch::serialize::OutputArchive& archive, const std::map<std::string, torch::Tensor>& weights) {
+  torch::serialize::OutputArchive ref;
+  for (const auto& [name, tensor] : weights) ref.write(name, tensor, /*is_buffer=*/true);
+  archive.write("reference", ref);
+}
+
+std::map<std::string, torch::Tensor> read_starting_weights(torch::serialize::InputArchive& archive) {
+  std::map<std::string, torch::Tensor> weights;
+  torch::serialize::InputArchive ref;
+  if (!archive.try_read("reference", ref)) return weights;
+  for (const std::string& key : ref.keys()) {
+    torch::Tensor t;
+    ref.read(key, t, /*is_buffer=*/true);
+    weights[key] = t;
+  }
+  return weights;
+}
+
 LoadedModel load_model_checkpoint(const std::filesystem::path& file, const ConfigSchema& schema) {
   if (!std::filesystem::exists(file)) throw Error("checkpoint not found: " + file.string());
   torch::serialize::InputArchive archive;

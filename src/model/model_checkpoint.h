@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ struct ModelCheckpointInfo {
 void write_model_part(torch::serialize::OutputArchive& archive, ReidModel& model, const ModelCheckpointInfo& info);
 ModelCheckpointInfo read_model_info(torch::serialize::InputArchive& archive, const std::string& name);
 void read_model_weights(torch::serialize::InputArchive& archive, ReidModel& model);
+
+// The starting weights (name -> tensor) a fine-tuning run keeps beside the model, under
+// "reference": the anchor of L2-SP and the teacher of distillation, and what
+// weight interpolation moves back toward. read_ returns an empty map when none are stored.
+void write_starting_weights(torch::serialize::OutputArchive& archive, const std::map<std::string, torch::Tensor>& weights);
+std::map<std::string, torch::Tensor> read_starting_weights(torch::serialize::InputArchive& archive);
 
 struct LoadedModel {
   Config config;  // the training config stored in the checkpoint

@@ -23,19 +23,11 @@ Weights named_state(ReidModel& model) {
   return w;
 }
 
-// The starting weights the trainer stores beside the model ("reference"), if any.
+// The starting weights stored beside the model (empty when none).
 Weights stored_start(const std::filesystem::path& file) {
   torch::serialize::InputArchive archive;
   archive.load_from(file.string());
-  torch::serialize::InputArchive ref;
-  Weights w;
-  if (!archive.try_read("reference", ref)) return w;
-  for (const std::string& key : ref.keys()) {
-    torch::Tensor t;
-    ref.read(key, t, /*is_buffer=*/true);
-    w[key] = t;
-  }
-  return w;
+  return read_starting_weights(archive);
 }
 
 }  // namespace

@@ -22,12 +22,12 @@ const std::vector<std::string> kIds = {"a", "b", "c"};
 void save(ReidModel& model, const Config& c, const fs::path& file, ReidModel* start = nullptr) {
   torch::serialize::OutputArchive archive;
   write_model_part(archive, model, {c.to_yaml(), kIds, 4});
-  if (start) {
-    torch::serialize::OutputArchive ref;
+  if (start) {  // as the trainer keeps them: everything but the classifier
+    std::map<std::string, torch::Tensor> weights;
     for (const auto& p : (*start)->named_parameters())
-      if (p.key().rfind("head.classifier", 0) != 0) ref.write(p.key(), p.value(), /*is_buffer=*/true);
-    for (const auto& b : (*start)->named_buffers()) ref.write(b.key(), b.value(), /*is_buffer=*/true);
-    archive.write("reference", ref);
+      if (p.key().rfind("head.classifier", 0) != 0) weights[p.key()] = p.value();
+    for (const auto& b : (*start)->named_buffers()) weights[b.key()] = b.value();
+    write_starting_weights(archive, weights);
   }
   archive.save_to(file.string());
 }
