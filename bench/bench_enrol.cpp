@@ -70,7 +70,7 @@ int main(int argc, char** argv) try {
   set_compute_threads(0);
   const fs::path dir = fs::temp_directory_path() / ("toonreid_bench_enrol_" + std::to_string(std::random_device{}()));
   IndexOptions options;
-  options.kind = parse_index_kind(kind);
+  options.kind = parse_ann_kind(kind);
   GalleryIndex::create(dir, {"bench", "", "", "bench vectors", dim}, options);
   torch::manual_seed(1);
   int64_t next = 0;

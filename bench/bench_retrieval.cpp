@@ -63,13 +63,13 @@ int main(int argc, char** argv) try {
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--out") out_file = value;
-    else if (flag == "--search") rerank.search = parse_neighbour_search(value);
+    else if (flag == "--search") rerank.neighbours = parse_ann(value, rerank.neighbours);
     else if (flag == "--approximate-above") rerank.approximate_above = std::stoll(value);
-    else if (flag == "--lists") rerank.ivf_lists = std::stoi(value);
-    else if (flag == "--probe") rerank.ivf_probe = std::stoi(value);
-    else if (flag == "--hnsw-m") rerank.hnsw_m = std::stoi(value);
-    else if (flag == "--ef-search") rerank.hnsw_ef_search = std::stoi(value);
-    else if (flag == "--ef-construction") rerank.hnsw_ef_construction = std::stoi(value);
+    else if (flag == "--lists") rerank.neighbours.ivf_lists = std::stoi(value);
+    else if (flag == "--probe") rerank.neighbours.ivf_probe = std::stoi(value);
+    else if (flag == "--hnsw-m") rerank.neighbours.hnsw_m = std::stoi(value);
+    else if (flag == "--ef-search") rerank.neighbours.hnsw_ef_search = std::stoi(value);
+    else if (flag == "--ef-construction") rerank.neighbours.hnsw_ef_construction = std::stoi(value);
     else throw std::runtime_error("unknown option " + flag);
   }
   torch::Tensor q = read_matrix(dir / "q.npy").to(torch::kFloat), g = read_matrix(dir / "g.npy").to(torch::kFloat);
@@ -85,8 +85,8 @@ int main(int argc, char** argv) try {
     out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     out["work_mb"] = status_mb("VmHWM") - rss_before;
     out["process_peak_mb"] = status_mb("VmHWM");
-    const bool approximate = rerank.search != NeighbourSearch::Exact && q.size(0) + g.size(0) > rerank.approximate_above;
-    out["search"] = approximate ? neighbour_search_name(rerank.search) : "exact";
+    const bool approximate = rerank.neighbours.kind != AnnKind::Exact && q.size(0) + g.size(0) > rerank.approximate_above;
+    out["search"] = approximate ? describe_ann(rerank.neighbours) : "exact";
     if (labelled) out["rerank_mAP"] = evaluate_retrieval(d, ql, gl).mAP;
     if (!out_file.empty()) write_matrix(out_file, d);
   } else if (mode == "metrics") {

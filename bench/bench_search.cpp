@@ -59,7 +59,7 @@ int main(int argc, char** argv) try {
       std::vector<faiss::Index::idx_t> item_ids(static_cast<std::size_t>(n));
       for (int64_t i = 0; i < n; ++i) item_ids[static_cast<std::size_t>(i)] = i + 1;
       std::vector<std::set<faiss::Index::idx_t>> truth;
-      for (IndexKind kind : {IndexKind::Flat, IndexKind::Ivf, IndexKind::Hnsw}) {
+      for (AnnKind kind : {AnnKind::Exact, AnnKind::Ivf, AnnKind::Hnsw}) {
         IndexOptions o;
         o.kind = kind;
         const auto t0 = std::chrono::steady_clock::now();
@@ -78,13 +78,13 @@ int main(int argc, char** argv) try {
           const auto tq = std::chrono::steady_clock::now();
           index->search(1, queries.data_ptr<float>() + q * dim, 10, d.data(), found.data());
           latency.push_back(1000 * seconds_since(tq));
-          if (kind == IndexKind::Flat) truth.emplace_back(found.begin(), found.end());
+          if (kind == AnnKind::Exact) truth.emplace_back(found.begin(), found.end());
           for (auto f : found) hits += truth[static_cast<std::size_t>(q)].count(f);
         }
         set_compute_threads(0);
         std::sort(latency.begin(), latency.end());
         std::printf("%-6lld %8lld %-5s %9.2f %9.0f %11.3f %11.3f %10.4f\n", static_cast<long long>(dim), static_cast<long long>(n),
-                    index_kind_name(kind), build, memory, latency[latency.size() / 2],
+                    ann_kind_name(kind), build, memory, latency[latency.size() / 2],
                     latency[std::min(latency.size() - 1, latency.size() * 99 / 100)], hits / (10.0 * static_cast<double>(nq)));
         std::fflush(stdout);
       }

@@ -115,7 +115,7 @@ int main(int argc, char** argv) try {
   const Dataset images = synth::generate(so, work / "toons");
   std::string photo, cartoon;
   for (const auto& r : images.records()) (r.domain == Domain::Photo ? photo : cartoon) = r.path.string();
-  GalleryIndex::create(work / "gallery", {embedder.fingerprint(), config.to_yaml(), "", embedder.preprocessing(), embedder.dim()}, {});
+  GalleryIndex::create(work / "gallery", embedder.index_model(""), {});
   GalleryIndex index(work / "gallery");
   // Clustered 128-d vectors: 1,000 identities of 10 images.
   torch::manual_seed(0);

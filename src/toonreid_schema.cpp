@@ -7,9 +7,9 @@
 #include "data/sampler.h"
 #include "data/training_selection.h"
 #include "data/transforms.h"
-#include "engine/lr_schedule.h"
+#include "engine/solver.h"
 #include "engine/objective.h"
-#include "engine/trainer.h"
+#include "engine/trainer_builder.h"
 #include "face/face_aligner.h"
 #include "model/reid_model.h"
 #include "recipe/pipeline.h"
@@ -17,6 +17,7 @@
 #include "mining/identity_mining.h"
 #include "retrieval/open_set_score.h"
 #include "retrieval/postprocess.h"
+#include "serve/gallery_index.h"
 
 namespace toonreid {
 
@@ -30,12 +31,14 @@ ConfigSchema toonreid_schema() {
   add_sampler_options(schema);
   add_loader_options(schema);
   add_dist_options(schema);
+  add_data_parallel_options(schema);
   add_model_options(schema);
   add_loss_options(schema);
   add_solver_options(schema);
   add_train_options(schema);
   add_test_options(schema);
   add_retrieval_options(schema);
+  add_index_options(schema);
   add_open_set_options(schema);
   add_mining_options(schema);
   add_pipeline_options(schema);

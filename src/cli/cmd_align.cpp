@@ -37,6 +37,7 @@ void add_align_command(CLI::App& app, Context& ctx) {
     const Config config = args->config.empty() ? make_config(schema, args->overrides)
                                                : load_config(schema, args->config, args->overrides);
     const int workers = args->workers > 0 ? args->workers : available_cores();
+    const int threads = set_compute_threads(static_cast<int>(config.get_int("run.threads")));
 
     Dataset data = open_dataset(args->data);
     for (const auto& w : data.warnings()) spdlog::warn("{}", w);
@@ -47,8 +48,9 @@ void add_align_command(CLI::App& app, Context& ctx) {
     run.progress = ctx.show_progress();
     run.max_pixels = config.get_int("input.max_pixels");
     const AlignmentSummary s = align_copy(data, args->data, aligner, args->out, run);
-    std::printf("aligned %zu image(s) in %.1f s (%.1f images/s, %d workers), %zu reused from an earlier run\n", s.aligned,
-                s.seconds, s.seconds > 0 ? s.aligned / s.seconds : 0.0, workers, s.reused);
+    std::printf("aligned %zu image(s) in %.1f s (%.1f images/s, %d workers, %d compute threads), %zu reused from an "
+                "earlier run\n",
+                s.aligned, s.seconds, s.seconds > 0 ? s.aligned / s.seconds : 0.0, workers, threads, s.reused);
     std::printf("paths: %s\n", s.describe().c_str());
     for (const auto& e : s.errors) std::fprintf(stderr, "could not align: %s\n", e.c_str());
     std::cout << (fs::path(args->out) / "alignment.csv").string() << "\n";

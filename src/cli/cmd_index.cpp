@@ -1,5 +1,5 @@
 // toonreid index build --config C [--weights CKPT] (--data ROOT [--split S] [--domain photo|cartoon|all] | --manifest CSV)
-//                      --out INDEX_DIR [--index flat|ivf|hnsw] [--ivf-lists N] [--ivf-probe N] [--hnsw-m M]
+//                      --out INDEX_DIR [--index flat|ivf|hnsw|DESCRIPTION] [--ivf-lists N] [--ivf-probe N] [--hnsw-m M]
 //                      [--calibration FILE | --calibrate-split S [--calibrate-data ROOT]] [key=value ...]
 // toonreid index add    --index INDEX_DIR (--data ROOT [--split S] [--domain D] | --manifest CSV)
 // toonreid index remove --index INDEX_DIR (--identity NAME | --item ID)
@@ -44,7 +44,7 @@ void add_calibration_args(CLI::App* cmd, CalibrationArgs& a, const std::string& 
 
 void print_stats_line(const std::string& dir, const IndexStats& s) {
   std::printf("%s: %lld images of %lld identities (%s index, %lld-d, model %s%s)\n", dir.c_str(),
-              static_cast<long long>(s.items), static_cast<long long>(s.identities), index_kind_name(s.kind),
+              static_cast<long long>(s.items), static_cast<long long>(s.identities), ann_kind_name(s.kind),
               static_cast<long long>(s.dim), s.fingerprint.c_str(), s.calibrated ? ", calibrated" : "");
 }
 
@@ -55,9 +55,9 @@ void add_index_command(CLI::App& app, Context& ctx) {
   cmd->require_subcommand(1);
 
   struct BuildArgs {
-    std::string config, weights, out, kind = "flat";
+    std::string config, weights, out, search;  // search: empty for the config's index.search
     ImagesArgs images;
-    int ivf_lists = 0, ivf_probe = 16, hnsw_m = 32;
+    int ivf_lists = -1, ivf_probe = -1, hnsw_m = -1;  // -1: the config's index.*
     CalibrationArgs calibration;
     std::vector<std::string> overrides;
   };
@@ -67,10 +67,13 @@ void add_index_command(CLI::App& app, Context& ctx) {
   b->add_option("--weights", build->weights, "Checkpoint (default: the config's pretrained network)")->check(CLI::ExistingFile);
   add_images_args(b, build->images);
   b->add_option("--out", build->out, "New index folder")->required();
-  b->add_option("--index", build->kind, "flat (exact), ivf or hnsw")->check(CLI::IsMember({"flat", "ivf", "hnsw"}));
-  b->add_option("--ivf-lists", build->ivf_lists, "ivf: lists (0: about 4 sqrt(N))");
-  b->add_option("--ivf-probe", build->ivf_probe, "ivf: lists searched per query");
-  b->add_option("--hnsw-m", build->hnsw_m, "hnsw: graph degree");
+  b->add_option("--index", build->search,
+                "flat (exact), ivf, hnsw or a description such as HNSW32,efSearch=128 (default: index.search, flat)");
+  b->add_option("--ivf-lists", build->ivf_lists, "ivf: lists (0: about 4 sqrt(N); default index.ivf_lists)")
+      ->check(CLI::NonNegativeNumber);
+  b->add_option("--ivf-probe", build->ivf_probe, "ivf: lists searched per query (default index.ivf_probe, 16)")
+      ->check(CLI::PositiveNumber);
+  b->add_option("--hnsw-m", build->hnsw_m, "hnsw: graph degree (default index.hnsw_m, 32)")->check(CLI::Range(2, 512));
   add_calibration_args(b, build->calibration, "calibrate-");
   b->add_option("overrides", build->overrides, "Config overrides key.sub=value");
   b->callback([build, &ctx] {
@@ -79,9 +82,11 @@ void add_index_command(CLI::App& app, Context& ctx) {
     IndexBuildRequest request;
     request.out = build->out;
     request.weights = build->weights;
-    request.options.kind = parse_index_kind(build->kind);
-    request.options.ivf_lists = build->ivf_lists, request.options.ivf_probe = build->ivf_probe;
-    request.options.hnsw_m = build->hnsw_m;
+    request.options = index_options(run.config());
+    if (build->ivf_lists >= 0) request.options.ivf_lists = build->ivf_lists;
+    if (build->ivf_probe > 0) request.options.ivf_probe = build->ivf_probe;
+    if (build->hnsw_m > 0) request.options.hnsw_m = build->hnsw_m;
+    if (!build->search.empty()) request.options = parse_ann(build->search, request.options);
     request.calibration_file = build->calibration.file;
     request.calibration_split = build->calibration.split;
     request.calibration_data = build->calibration.data;
@@ -159,7 +164,7 @@ void add_index_command(CLI::App& app, Context& ctx) {
       return;
     }
     std::printf("items %lld, identities %lld, %s index of %lld-d vectors, generation %lld\nmodel %s; %s; %s\n",
-                static_cast<long long>(st.items), static_cast<long long>(st.identities), index_kind_name(st.kind),
+                static_cast<long long>(st.items), static_cast<long long>(st.identities), ann_kind_name(st.kind),
                 static_cast<long long>(st.dim), static_cast<long long>(st.generation), st.fingerprint.c_str(),
                 st.preprocessing.c_str(), st.calibrated ? "calibrated (decides match / unknown)" : "uncalibrated (top-k only)");
     for (const auto& [domain, n] : st.domains) std::printf("  %s: %lld\n", domain.c_str(), static_cast<long long>(n));

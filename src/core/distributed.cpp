@@ -83,10 +83,6 @@ void add_dist_options(ConfigSchema& schema) {
   schema.add_float("dist.timeout_s", 1800, "Seconds a collective may wait for the other ranks before the job ends")
       .greater_than(0);
   schema.add_float("dist.rendezvous_timeout_s", 300, "Seconds to wait for every rank to join").greater_than(0);
-  schema.add_bool("dist.gather_features", false,
-                  "Triplet loss over the global batch: features all-gathered, gradients reach each rank's own rows");
-  schema.add_bool("dist.sync_bn", false, "BatchNorm statistics over the global batch (else per rank)");
-  schema.add_float("dist.bucket_mb", 25, "Gradients are all-reduced in buckets of about this many MB").greater_than(0);
 }
 
 DistOptions dist_options(const Config& config) {
@@ -94,9 +90,6 @@ DistOptions dist_options(const Config& config) {
   o.backend = config.get_string("dist.backend");
   o.timeout_s = config.get_float("dist.timeout_s");
   o.rendezvous_timeout_s = config.get_float("dist.rendezvous_timeout_s");
-  o.gather_features = config.get_bool("dist.gather_features");
-  o.sync_batch_norm = config.get_bool("dist.sync_bn");
-  o.bucket_mb = config.get_float("dist.bucket_mb");
   return o;
 }
 

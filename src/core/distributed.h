@@ -28,12 +28,10 @@ struct DistOptions {
   std::string backend = "auto";       // gloo | nccl | auto (nccl for CUDA when built in, else gloo)
   double timeout_s = 1800;            // any one collective
   double rendezvous_timeout_s = 300;  // all ranks joining
-  bool gather_features = false;       // trainer: triplet over the global batch
-  bool sync_batch_norm = false;       // trainer: BatchNorm statistics over the global batch
-  double bucket_mb = 25;              // trainer: gradient all-reduce bucket size
 };
 
-// Declares the `dist` section.
+// Declares the `dist` section's connection keys (the trainer's own dist.* keys are
+// engine/trainer_builder.h's DataParallelOptions).
 void add_dist_options(ConfigSchema& schema);
 DistOptions dist_options(const Config& config);
 

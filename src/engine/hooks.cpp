@@ -12,6 +12,24 @@ namespace toonreid {
 
 namespace fs = std::filesystem;
 
+FreezeHook::FreezeHook(FreezeOptions options) : options_(options) {}
+
+void FreezeHook::before_epoch(Trainer& t) {
+  const bool frozen = options_.stages > 0 && (options_.epochs == 0 || t.epoch() < options_.epochs);
+  const int want = frozen ? options_.stages : 0;
+  if (t.model()->frozen_stages() == want) return;
+  t.model()->freeze_stages(want);
+  if (want > 0) spdlog::info("backbone stages 0..{} frozen", want - 1);
+  else spdlog::info("backbone stages unfrozen at epoch {}", t.epoch() + 1);
+  t.trainable_parameters_changed();
+}
+
+LrScheduleHook::LrScheduleHook(LrScheduleOptions options) : schedule_(std::move(options)) {}
+
+void LrScheduleHook::before_iteration(Trainer& t, int batch, int batches) {
+  t.set_lr_factor(schedule_.factor(t.epoch() + static_cast<double>(batch) / batches));
+}
+
 ProgressHook::ProgressHook(bool show_bar) : show_bar_(show_bar) {}
 ProgressHook::~ProgressHook() = default;
 

@@ -1,4 +1,6 @@
-// Standard trainer hooks: console progress, JSON-lines log, checkpoints, evaluation.
+// Standard trainer hooks: the solver's (frozen stages, LR schedule) and those around the
+// loop (console progress, JSON-lines log, checkpoints, evaluation). Their order is the
+// trainer's (engine/trainer.h); build_trainer adds FreezeHook and LrScheduleHook first.
 #pragma once
 
 #include <filesystem>
@@ -13,6 +15,28 @@
 namespace toonreid {
 
 class ProgressBar;
+
+// Keeps the first `stages` backbone stages frozen for the first `epochs` epochs (0: all of
+// training), checked before every epoch (so a resumed run finds the right state).
+class FreezeHook : public TrainerHook {
+ public:
+  explicit FreezeHook(FreezeOptions options);
+  void before_epoch(Trainer& t) override;
+
+ private:
+  FreezeOptions options_;
+};
+
+// Sets every optimiser group's LR to its base LR x the schedule's factor at the
+// fractional epoch (epoch + batch / batches) before each step.
+class LrScheduleHook : public TrainerHook {
+ public:
+  explicit LrScheduleHook(LrScheduleOptions options);
+  void before_iteration(Trainer& t, int batch, int batches) override;
+
+ private:
+  LrSchedule schedule_;
+};
 
 // A progress bar per epoch (loss, accuracy, LR, images/s, ETA) and a log line per epoch.
 class ProgressHook : public TrainerHook {

@@ -30,26 +30,13 @@ double LrSchedule::factor(double epoch) const {
   return decay;
 }
 
-void add_solver_options(ConfigSchema& schema) {
-  schema.describe_section("solver", "Optimiser, learning-rate schedule and frozen stages.");
-  schema.add_string("solver.optimizer", "sgd", "sgd (momentum) or adam").one_of({"sgd", "adam"});
-  schema.add_float("solver.base_lr", 0.01, "Base learning rate of the backbone").greater_than(0).max(10);
-  schema.add_float("solver.head_lr_factor", 1.0, "Head (BNNeck, classifier) LR = base_lr x this").greater_than(0).max(1000);
-  schema.add_float("solver.bias_lr_factor", 1.0, "Bias LR = group LR x this").greater_than(0).max(100);
-  schema.add_float("solver.momentum", 0.9, "SGD momentum").range(0, 0.999);
-  schema.add_bool("solver.nesterov", false, "SGD Nesterov momentum");
-  schema.add_float("solver.weight_decay", 5e-4, "Weight decay of weights").range(0, 1);
-  schema.add_float("solver.weight_decay_bias", 5e-4, "Weight decay of biases").range(0, 1);
-  schema.add_int("solver.epochs", 40, "Training epochs").range(1, 100000);
+void add_lr_schedule_options(ConfigSchema& schema) {
   schema.add_float("solver.warmup_epochs", 10, "Linear warm-up length in epochs (0: none)").range(0, 100000);
   schema.add_float("solver.warmup_factor", 0.1, "LR factor at the start of warm-up").range(0, 1);
   schema.add_string("solver.decay", "multistep", "After warm-up: multistep or cosine").one_of({"multistep", "cosine"});
   schema.add_int_list("solver.milestones", {20, 30}, "Multistep: epochs where the LR is multiplied by gamma").min(1);
   schema.add_float("solver.gamma", 0.1, "Multistep decay factor").greater_than(0).max(1);
   schema.add_float("solver.min_lr_factor", 0.0, "Cosine: final LR factor").range(0, 1);
-  schema.add_int("solver.freeze_stages", 0, "Backbone stages frozen (0: none; 1: stem; 2: stem and stage 1; ...)").range(0, 5);
-  schema.add_int("solver.freeze_epochs", 0, "Epochs the stages stay frozen (0: all of training)").min(0);
-  schema.add_float("solver.clip_grad_norm", 0.0, "Clip the global gradient norm (0: off)").min(0);
 }
 
 LrScheduleOptions lr_schedule_options(const Config& config) {

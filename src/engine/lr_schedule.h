@@ -32,7 +32,9 @@ class LrSchedule {
   LrScheduleOptions o_;
 };
 
-void add_solver_options(ConfigSchema& schema);
+// The schedule's keys of the solver section (solver.warmup_*, decay, milestones, gamma,
+// min_lr_factor; solver.epochs is declared with the solver).
+void add_lr_schedule_options(ConfigSchema& schema);
 LrScheduleOptions lr_schedule_options(const Config& config);
 
 }  // namespace toonreid

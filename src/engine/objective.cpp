@@ -4,6 +4,12 @@
 #include "core/error.h"
 #include "loss/center.h"
 #include "loss/cross_entropy.h"
+#include "loss/regularizers.h"
+#include "model/model_checkpoint.h"
+
+#include <torch/optim/sgd.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 
 namespace toonreid {
 
@@ -91,6 +97,135 @@ ObjectiveTerms compute_objective(const HeadOutput& out, const torch::Tensor& lab
   }
   t.values["total"] = t.total.item<double>();
   return t;
+}
+
+Objective::Objective(ObjectiveOptions options, int64_t classes, int64_t feature_dim, torch::Device device)
+    : options_(std::move(options)), device_(device) {
+  if (options_.center_weight > 0) {
+    centers_ = torch::randn({classes, feature_dim}, torch::TensorOptions().device(device_)).set_requires_grad(true);
+    center_optimizer_ = std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{centers_},
+                                                            torch::optim::SGDOptions(options_.center_lr));
+  }
+}
+
+void Objective::set_teacher(ReidModel teacher) {
+  teacher_ = std::move(teacher);
+  if (!teacher_) return;
+  for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+  teacher_->to(device_);
+  teacher_->eval();
+}
+
+Objective::~Objective() = default;
+Objective::Objective(Objective&&) noexcept = default;
+Objective& Objective::operator=(Objective&&) noexcept = default;
+
+bool Objective::needs_starting_weights() const { return options_.l2sp_weight > 0 || options_.distill_weight > 0; }
+
+std::map<std::string, torch::Tensor> Objective::starting_weights_of(ReidModel& model) {
+  std::map<std::string, torch::Tensor> weights;
+  for (auto& item : model->named_parameters())
+    if (item.key().rfind("head.classifier", 0) != 0) weights[item.key()] = item.value().detach().clone();
+  for (auto& item : model->named_buffers()) weights[item.key()] = item.value().detach().clone();
+  return weights;
+}
+
+void Objective::anchor(ReidModel& model, std::map<std::string, torch::Tensor> starting) {
+  if (options_.distill_weight > 0 && !teacher_)
+    throw Error("loss.distill_weight > 0: the objective has no teacher network (set_teacher)");
+  starting_ = std::move(starting);
+  l2sp_params_.clear();
+  l2sp_anchors_.clear();
+  for (auto& item : model->backbone().named_parameters()) {
+    auto it = starting_.find("backbone." + item.key());
+    if (it == starting_.end()) throw Error("starting weights lack backbone parameter '" + item.key() + "'");
+    l2sp_params_.push_back(item.value());
+    l2sp_anchors_.push_back(it->second);
+  }
+  if (teacher_) {
+    torch::NoGradGuard no_grad;
+    for (auto& item : teacher_->named_parameters()) {
+      auto it = starting_.find(item.key());
+      if (it == starting_.end()) throw Error("starting weights lack parameter '" + item.key() + "'");
+      item.value().copy_(it->second);
+    }
+    for (auto& item : teacher_->named_buffers())
+      if (auto it = starting_.find(item.key()); it != starting_.end()) item.value().copy_(it->second);
+  }
+}
+
+ObjectiveTerms Objective::compute(const HeadOutput& out, const torch::Tensor& images, const torch::Tensor& labels,
+                                  const torch::Tensor& domains, const TripletBatch* global) {
+  ObjectiveTerms terms = compute_objective(out, labels, domains, centers_, options_, global);
+  if (needs_starting_weights() && !anchored())
+    throw Error("L2-SP / distillation are on but the objective has no starting weights (anchor() first)");
+  if (options_.l2sp_weight > 0) {
+    torch::Tensor penalty = l2_sp_penalty(l2sp_params_, l2sp_anchors_);
+    terms.total = terms.total + options_.l2sp_weight * penalty;
+    terms.values["l2sp"] = penalty.item<double>();
+  }
+  if (options_.distill_weight > 0) {
+    torch::Tensor target;
+    {
+      torch::NoGradGuard no_grad;
+      target = teacher_->forward(images).pooled;
+    }
+    torch::Tensor d = feature_distillation_loss(out.pooled, target);
+    terms.total = terms.total + options_.distill_weight * d;
+    terms.values["distill"] = d.item<double>();
+  }
+  terms.values["total"] = terms.total.item<double>();
+  return terms;
+}
+
+std::vector<torch::Tensor> Objective::parameters() const {
+  if (centers_.defined()) return {centers_};
+  return {};
+}
+
+std::vector<std::string> Objective::parameter_names() const {
+  if (centers_.defined()) return {"centers (loss.center_weight)"};
+  return {};
+}
+
+void Objective::zero_grad() {
+  if (center_optimizer_) center_optimizer_->zero_grad();
+}
+
+void Objective::step() {
+  if (!center_optimizer_) return;
+  centers_.mutable_grad().mul_(1.0 / options_.center_weight);
+  center_optimizer_->step();
+}
+
+void Objective::save(torch::serialize::OutputArchive& archive) const {
+  if (center_optimizer_) {
+    archive.write("centers", centers_.detach(), /*is_buffer=*/true);
+    torch::serialize::OutputArchive copt;
+    center_optimizer_->save(copt);
+    archive.write("center_optimizer", copt);
+  }
+  if (!starting_.empty()) write_starting_weights(archive, starting_);
+}
+
+void Objective::load(torch::serialize::InputArchive& archive, ReidModel& model, const std::string& name) {
+  if (center_optimizer_) {
+    torch::NoGradGuard no_grad;
+    torch::Tensor c;
+    archive.read("centers", c, /*is_buffer=*/true);
+    centers_.copy_(c);
+    torch::serialize::InputArchive copt;
+    archive.read("center_optimizer", copt);
+    center_optimizer_->load(copt);
+  }
+  if (needs_starting_weights()) {
+    // The starting weights of the interrupted run, not the resumed ones.
+    std::map<std::string, torch::Tensor> starting = read_starting_weights(archive);
+    if (starting.empty())
+      throw Error(name + ": no starting weights stored (written without loss.l2sp_weight / "
+                  "loss.distill_weight); cannot resume with them on");
+    anchor(model, std::move(starting));
+  }
 }
 
 }  // namespace toonreid

@@ -1,24 +1,33 @@
-// The training engine: epochs of PK batches through the model, the configured losses,
-// the optimiser and the LR schedule, with hooks for everything around the loop
-// (progress, JSON-lines log, checkpoints, evaluation). Resumable exactly: the sampler
-// and the augmentation are functions of (seed, epoch), and a checkpoint holds the
-// model, the optimiser(s) and the epoch.
+// The training engine, after fast-reid's SimpleTrainer: a Trainer is given its parts (a
+// model, a source of batches, an optimiser and an objective) and runs epochs of
+// forward -> objective -> backward -> step; everything around the loop (LR schedule,
+// frozen stages, progress, logs, checkpoints, evaluation) is a hook. engine/
+// trainer_builder.h builds the parts from a Config. Resumable exactly: the batches are a
+// function of (seed, epoch), and a checkpoint holds the model, the optimiser, the
+// objective's state and the position.
+//
+// Hook call order (hooks run in the order they were added; the builder adds FreezeHook
+// and LrScheduleHook first):
+//   before_train
+//   for each epoch: before_epoch, { before_iteration, step, after_iteration } x batches,
+//                   after_epoch (epoch() already counts the finished epoch)
+//   after_train
+// Not thread-safe. Throws TrainingDiverged on a non-finite loss (checkpoints intact),
+// DataError when the batch source cannot fill one batch.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
-#include "core/config.h"
 #include "core/error.h"
-#include "data/dataset.h"
-#include "engine/lr_schedule.h"
 #include "engine/objective.h"
+#include "engine/solver.h"
 #include "model/reid_model.h"
 
 namespace toonreid {
@@ -49,6 +58,9 @@ class TrainerHook {
  public:
   virtual ~TrainerHook() = default;
   virtual void before_train(Trainer&) {}
+  virtual void before_epoch(Trainer&) {}
+  // `batch` of `batches` in the current epoch (t.epoch(), 0-based), before its step.
+  virtual void before_iteration(Trainer&, int /*batch*/, int /*batches*/) {}
   virtual void after_iteration(Trainer&, const IterationStats&) {}
   virtual void after_epoch(Trainer&, const EpochStats&) {}
   virtual void after_train(Trainer&) {}
@@ -60,86 +72,84 @@ class TrainingDiverged : public Error {
   using Error::Error;
 };
 
-void add_train_options(ConfigSchema& schema);
-
 class ProcessGroup;
 class GradientAverager;
+class BatchSource;
+
+struct TrainerOptions {
+  int epochs = 1;
+  double clip_grad_norm = 0;  // global gradient norm (0: off)
+  bool amp = false;           // CUDA: forward and losses under bfloat16 autocast
+  torch::Device device = torch::kCPU;  // where model, objective and batches live
+  std::uint64_t seed = 0;     // data-parallel: per-rank randomness is derived from it
+  bool gather_features = false;  // data-parallel: triplet mining over the global batch
+  std::size_t bucket_bytes = 25u << 20;  // data-parallel: gradient all-reduce bucket size
+  // YAML of the configuration the model was built from: written as config.yaml and into
+  // every checkpoint, so that a checkpoint rebuilds its model (load_model_checkpoint).
+  std::string model_config;
+};
 
 class Trainer {
  public:
-  // `train_data`: the training split; its identities become the classifier's classes.
-  // With `group` (a data-parallel job) each rank trains on its share of every global
-  // batch (dist.*); gradients are averaged over ranks, parameters broadcast from rank 0
-  // when training starts, and losses logged as means over ranks. Hooks that write
-  // (logs, checkpoints) belong on rank 0 only (is_main()).
-  Trainer(const Config& config, Dataset train_data, std::filesystem::path output_dir,
+  // Requires: `model` on options.device, `optimizer` built over its parameters, `objective`
+  // for `identities.size()` classes on the same device; `batches` labels in
+  // [0, identities.size()). With `group` (a data-parallel job of more than one process)
+  // `batches` gives this rank's share of every global batch; gradients are averaged over
+  // ranks, rank 0's parameters broadcast when training starts, logged values are means
+  // over ranks. Hooks that write (logs, checkpoints) belong on rank 0 only (is_main()).
+  Trainer(ReidModel model, std::vector<std::string> identities, std::unique_ptr<BatchSource> batches,
+          ModelOptimizer optimizer, Objective objective, TrainerOptions options, std::filesystem::path output_dir,
           std::shared_ptr<ProcessGroup> group = nullptr);
   ~Trainer();
 
   void add_hook(std::unique_ptr<TrainerHook> hook);
-  // Continues from `checkpoint` (model, optimiser, centres, epoch).
+  // Continues from `checkpoint` (model, optimiser, objective, position). Throws Error when
+  // it was trained on other identities.
   void resume(const std::filesystem::path& checkpoint);
+  // Trains from epoch() to options.epochs.
   void train();
 
   // Atomically writes a checkpoint of the current state.
   void save_checkpoint(const std::filesystem::path& file);
 
+  // For hooks: the LR of every optimiser group is its base LR x `factor`.
+  void set_lr_factor(double factor);
+  // For hooks that change which parameters train (freezing): call after the change.
+  void trainable_parameters_changed();
+
   ReidModel& model() { return model_; }
-  const Config& config() const { return config_; }
-  const Dataset& data() const { return data_; }
-  const std::vector<std::string>& identities() const { return labels_.names; }
+  Objective& objective() { return objective_; }
+  const std::vector<std::string>& identities() const { return identities_; }
   const std::filesystem::path& output_dir() const { return output_dir_; }
-  int epoch() const { return epoch_; }  // epochs completed
-  int total_epochs() const { return epochs_; }
+  int epoch() const { return epoch_; }  // epochs completed (during an epoch: its 0-based index)
+  int total_epochs() const { return options_.epochs; }
   int64_t iteration() const { return iteration_; }
   double best_metric() const { return best_metric_; }
   void set_best_metric(double m) { best_metric_ = m; }
-  torch::Device device() const { return device_; }
+  torch::Device device() const { return options_.device; }
   ProcessGroup* process_group() const { return group_.get(); }
   bool is_main() const;
 
  private:
   EpochStats run_epoch();
-  void apply_freezing();
-  // Data-parallel: the averager over the currently trainable parameters (and centres);
-  // apply_freezing() drops it when they change.
+  // Data-parallel: the averager over the currently trainable parameters (and the
+  // objective's); trainable_parameters_changed() drops it.
   void rebuild_gradient_averager();
   // Data-parallel: rank 0's weights everywhere, and every rank at the same point.
   void synchronise_start();
   // Data-parallel: means over ranks of the logged values.
   void average_over_ranks(ObjectiveTerms& terms);
-  void set_lr(double factor);
 
-  Config config_;
-  Dataset data_;
-  LabelMap labels_;
-  std::filesystem::path output_dir_;
-  torch::Device device_;
-  int epochs_;
-  int max_batches_;  // per epoch; 0: all
-  double clip_norm_;
-  ObjectiveOptions objective_;
-  LrSchedule schedule_;
-  bool amp_;
   ReidModel model_{nullptr};
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<double> group_base_lr_;
-  torch::Tensor centers_;
-  std::unique_ptr<torch::optim::Optimizer> center_optimizer_;
-  std::unique_ptr<class BatchLoader> loader_;
-  std::unique_ptr<class BatchSampler> sampler_;
+  std::vector<std::string> identities_;
+  std::unique_ptr<BatchSource> batches_;
+  ModelOptimizer optimizer_;
+  Objective objective_;
+  TrainerOptions options_;
+  std::filesystem::path output_dir_;
   std::shared_ptr<ProcessGroup> group_;
-  bool gather_features_ = false;
-  std::size_t bucket_bytes_ = 0;
   std::unique_ptr<GradientAverager> averager_;
   std::vector<std::unique_ptr<TrainerHook>> hooks_;
-  // Fine-tuning without forgetting (loss.l2sp_weight, loss.distill_weight): the
-  // starting weights, taken when training starts (after model.init_checkpoint) and kept
-  // in checkpoints, as L2-SP anchors and as a frozen teacher network.
-  std::map<std::string, torch::Tensor> reference_;
-  std::vector<torch::Tensor> l2sp_params_, l2sp_anchors_;
-  ReidModel teacher_{nullptr};
-  void take_reference(std::map<std::string, torch::Tensor> reference);
   int epoch_ = 0;
   int64_t iteration_ = 0;
   double best_metric_ = -1;

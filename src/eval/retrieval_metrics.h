@@ -8,6 +8,10 @@
 // the rank of each true match is the number of items ordered before it, found by
 // binary search among the (few) true matches, O(G log P) per query instead of a full
 // O(G log G) sort, and no query x gallery index matrix is ever stored.
+//
+// Conventions: distances are [Q, G] with smaller meaning closer; labels are one int per
+// query row / gallery column. Pure functions, safe from any thread; they throw Error when
+// sizes disagree or a distance is NaN.
 #pragma once
 
 #include <cstddef>

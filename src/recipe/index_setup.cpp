@@ -47,8 +47,7 @@ std::optional<IndexStats> build_index(const RunSetup& run, const Dataset& images
                   ": made for model " + cal->fingerprint + ", the index is built with " + embedder.fingerprint() +
                   " (same config and weights needed)");
   }
-  GalleryIndex::create(request.out, {embedder.fingerprint(), run.config().to_yaml(false), weights, embedder.preprocessing(),
-                                     embedder.dim()},
+  GalleryIndex::create(request.out, embedder.index_model(weights),
                        request.options);
   GalleryIndex index(request.out);
   if (cal) index.set_calibration(*cal);

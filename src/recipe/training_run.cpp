@@ -7,7 +7,7 @@
 #include "data/training_selection.h"
 #include "engine/hooks.h"
 #include "engine/run_layout.h"
-#include "engine/trainer.h"
+#include "engine/trainer_builder.h"
 #include "model/model_checkpoint.h"
 #include "recipe/open_set_run.h"
 #include "serve/embedder.h"
@@ -21,7 +21,8 @@ std::filesystem::path run_training(const RunSetup& run, const std::filesystem::p
   Dataset data = run.open_data("");
   Dataset train = run.faces(training_data(data, config), progress);
 
-  Trainer trainer(config, train, out, run.process_group());
+  std::unique_ptr<Trainer> built = build_trainer(config, train, out, run.process_group());
+  Trainer& trainer = *built;
   // Rank 0 alone logs and writes checkpoints.
   JsonLogHook* log_ptr = nullptr;
   if (run.is_main()) {

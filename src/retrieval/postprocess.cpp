@@ -19,18 +19,12 @@ void add_retrieval_options(ConfigSchema& schema) {
   schema.add_int("test.rerank.k1", 20, "Neighbourhood size of the k-reciprocal sets").range(1, 1000);
   schema.add_int("test.rerank.k2", 6, "Neighbours averaged in local query expansion (1: none)").range(1, 1000);
   schema.add_float("test.rerank.lambda", 0.3, "Weight of the original distance against the Jaccard distance").range(0, 1);
-  schema.add_string("test.rerank.search", "hnsw",
-                    "Gallery neighbours above test.rerank.approximate_above samples: hnsw (FAISS HNSW graph, on a 128-d "
-                    "principal projection above 128 dimensions, re-scored in full), ivf (FAISS k-means cells compared by "
-                    "matrix products; less accurate) or exact")
-      .one_of({"exact", "ivf", "hnsw"});
   schema.add_int("test.rerank.approximate_above", 30000,
                  "Query + gallery size above which gallery neighbours are searched approximately").min(0);
-  schema.add_int("test.rerank.ivf_lists", 0, "ivf: k-means cells (0: about sqrt(gallery size))").range(0, 10000000);
-  schema.add_int("test.rerank.ivf_probe", 8, "ivf: cells compared with each cell, its own included").range(1, 100000);
-  schema.add_int("test.rerank.hnsw_m", 16, "hnsw: graph degree M").range(2, 512);
-  schema.add_int("test.rerank.hnsw_ef_construction", 64, "hnsw: efConstruction").range(1, 100000);
-  schema.add_int("test.rerank.hnsw_ef_search", 64, "hnsw: efSearch (at least the candidates asked for)").range(1, 100000);
+  add_ann_options(schema, "test.rerank", rerank_ann_defaults(AnnKind::Hnsw),
+                  "Gallery neighbours above test.rerank.approximate_above samples (hnsw: on a 128-d principal "
+                  "projection above 128 dimensions, re-scored in full; ivf: k-means cells compared by matrix "
+                  "products, less accurate; flat: exact)");
   schema.describe_section("test.rank_adjust",
                           "Query-neighbour rank adjustment: uncertain queries borrow a confident neighbour's top match.");
   schema.add_bool("test.rank_adjust.enabled", false, "Apply the rank adjustment");
@@ -49,13 +43,8 @@ RetrievalOptions retrieval_options(const Config& c) {
   o.reranking.k1 = static_cast<int>(c.get_int("test.rerank.k1"));
   o.reranking.k2 = static_cast<int>(c.get_int("test.rerank.k2"));
   o.reranking.lambda = c.get_float("test.rerank.lambda");
-  o.reranking.search = parse_neighbour_search(c.get_string("test.rerank.search"));
+  o.reranking.neighbours = ann_options(c, "test.rerank");
   o.reranking.approximate_above = c.get_int("test.rerank.approximate_above");
-  o.reranking.ivf_lists = static_cast<int>(c.get_int("test.rerank.ivf_lists"));
-  o.reranking.ivf_probe = static_cast<int>(c.get_int("test.rerank.ivf_probe"));
-  o.reranking.hnsw_m = static_cast<int>(c.get_int("test.rerank.hnsw_m"));
-  o.reranking.hnsw_ef_construction = static_cast<int>(c.get_int("test.rerank.hnsw_ef_construction"));
-  o.reranking.hnsw_ef_search = static_cast<int>(c.get_int("test.rerank.hnsw_ef_search"));
   o.reranking.seed = static_cast<std::uint64_t>(c.get_int("run.seed"));
   o.rank_adjust = c.get_bool("test.rank_adjust.enabled");
   o.adjustment.uncertain = c.get_float("test.rank_adjust.uncertain");
@@ -69,8 +58,8 @@ std::string RetrievalOptions::describe() const {
   s << distance_name(distance);
   if (query_expansion) s << " + query expansion (k=" << expansion.k << ", alpha=" << expansion.alpha << ")";
   if (rerank) s << " + re-ranking (k1=" << reranking.k1 << ", k2=" << reranking.k2 << ", lambda=" << reranking.lambda << "; gallery neighbours "
-                  << (reranking.search == NeighbourSearch::Exact ? std::string("exact")
-                                                                  : std::string(neighbour_search_name(reranking.search)) +
+                  << (reranking.neighbours.kind == AnnKind::Exact ? std::string("exact")
+                                                                  : std::string(ann_kind_name(reranking.neighbours.kind)) +
                                                                         " above " + std::to_string(reranking.approximate_above) +
                                                                         " samples")
                   << ")";

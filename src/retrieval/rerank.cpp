@@ -226,7 +226,7 @@ void approximate_gallery_neighbours(Neighbourhoods& nb, const ReRankOptions& o) 
   const int64_t ng = nb.n - nb.nq, dim = nb.dim;
   if (ng == 0) return;
   const float* g = nb.gallery.data_ptr<float>();
-  if (o.search == NeighbourSearch::Hnsw) {
+  if (o.neighbours.kind == AnnKind::Hnsw) {
     // Above 128 dimensions the graph is built on a 128-d principal projection (FAISS' distance
     // code is SSE-only in the Debian build: full 2048-d comparisons would dominate), asked
     // for twice the candidates, and the candidates are re-scored in full dimension.
@@ -238,15 +238,15 @@ void approximate_gallery_neighbours(Neighbourhoods& nb, const ReRankOptions& o) 
       points = reduced.data_ptr<float>();
       spdlog::debug("re-ranking: projected on {} of {} principal directions", reduced_dim, dim);
     }
-    faiss::IndexHNSWFlat index(static_cast<int>(reduced_dim), std::max(2, o.hnsw_m));
-    index.hnsw.efConstruction = std::max(1, o.hnsw_ef_construction);
-    index.add(ng, points);
-    spdlog::debug("re-ranking: HNSW graph of {} items built", ng);
     const int64_t kk = std::min<int64_t>((reduced_dim < dim ? 2 : 1) * (nb.k + 1), ng);
-    index.hnsw.efSearch = std::max<int>(o.hnsw_ef_search, static_cast<int>(kk));
+    AnnSpec graph = o.neighbours;
+    graph.hnsw_ef_search = std::max<int>(graph.hnsw_ef_search, static_cast<int>(kk));
+    const std::unique_ptr<faiss::Index> index = make_ann_index(graph, reduced_dim, faiss::METRIC_L2);
+    index->add(ng, points);
+    spdlog::debug("re-ranking: HNSW graph of {} items built", ng);
     std::vector<float> d(static_cast<std::size_t>(ng * kk));
     std::vector<faiss::Index::idx_t> idx(static_cast<std::size_t>(ng * kk));
-    index.search(ng, points, kk, d.data(), idx.data());
+    index->search(ng, points, kk, d.data(), idx.data());
     spdlog::debug("re-ranking: HNSW searched");
     at::parallel_for(0, ng, 256, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
@@ -266,7 +266,7 @@ void approximate_gallery_neighbours(Neighbourhoods& nb, const ReRankOptions& o) 
     });
   } else {
     // Cells from FAISS k-means (its assignment steps run as BLAS matrix products).
-    const int64_t lists = std::clamp<int64_t>(o.ivf_lists > 0 ? o.ivf_lists : std::llround(std::sqrt(double(ng))), 1, ng);
+    const int64_t lists = std::clamp<int64_t>(o.neighbours.ivf_lists > 0 ? o.neighbours.ivf_lists : std::llround(std::sqrt(double(ng))), 1, ng);
     faiss::ClusteringParameters cp;
     cp.niter = 10;
     cp.seed = static_cast<int>(o.seed);
@@ -278,7 +278,7 @@ void approximate_gallery_neighbours(Neighbourhoods& nb, const ReRankOptions& o) 
     // Each item is compared with the members of its `probe` nearest cells (IVF's
     // search), batched by cell: cell c's members against every item that probes c, one
     // matrix product per cell. Every pair is offered once per direction.
-    const int64_t probe = std::clamp<int64_t>(o.ivf_probe, 1, lists);
+    const int64_t probe = std::clamp<int64_t>(o.neighbours.ivf_probe, 1, lists);
     std::vector<float> unused(static_cast<std::size_t>(ng * probe));
     std::vector<faiss::Index::idx_t> cells(static_cast<std::size_t>(ng * probe));
     centroids.search(ng, g, probe, unused.data(), cells.data());
@@ -422,22 +422,6 @@ std::vector<SparseRow> expand_rows(const Neighbourhoods& nb, const std::vector<S
 
 }  // namespace
 
-NeighbourSearch parse_neighbour_search(const std::string& name) {
-  if (name == "exact") return NeighbourSearch::Exact;
-  if (name == "ivf") return NeighbourSearch::Ivf;
-  if (name == "hnsw") return NeighbourSearch::Hnsw;
-  throw Error("re-ranking: unknown neighbour search '" + name + "' (exact, ivf or hnsw)");
-}
-
-const char* neighbour_search_name(NeighbourSearch search) {
-  switch (search) {
-    case NeighbourSearch::Exact: return "exact";
-    case NeighbourSearch::Ivf: return "ivf";
-    case NeighbourSearch::Hnsw: return "hnsw";
-  }
-  return "?";
-}
-
 torch::Tensor rerank_k_reciprocal(const torch::Tensor& query_features, const torch::Tensor& gallery_features,
                                   DistanceKind kind, const ReRankOptions& o) {
   if (o.k1 < 1 || o.k2 < 1) throw Error("re-ranking: k1 and k2 must be at least 1");
@@ -449,7 +433,7 @@ torch::Tensor rerank_k_reciprocal(const torch::Tensor& query_features, const tor
   if (n > std::numeric_limits<int32_t>::max()) throw Error("re-ranking: too many samples");
   // The output first receives the raw query x gallery base distances from the neighbour pass.
   torch::Tensor out = torch::empty({nq, ng}, torch::kFloat);
-  const bool approximate = o.search != NeighbourSearch::Exact && n > o.approximate_above;
+  const bool approximate = o.neighbours.kind != AnnKind::Exact && n > o.approximate_above;
   Neighbourhoods nb = find_neighbours(query_features.to(torch::kFloat).contiguous(),
                                       gallery_features.to(torch::kFloat).contiguous(), kind, std::max(o.k1 + 1, o.k2),
                                       out.data_ptr<float>(), approximate);

@@ -35,32 +35,29 @@
 
 #include <torch/types.h>
 
+#include "retrieval/ann.h"
 #include "retrieval/distance.h"
 
 namespace toonreid {
-
-enum class NeighbourSearch { Exact, Ivf, Hnsw };
 
 struct ReRankOptions {
   int k1 = 20;
   int k2 = 6;
   double lambda = 0.3;
-  // How gallery neighbours are found: `search` when N = Q + G exceeds
-  // `approximate_above`, exact otherwise.
-  NeighbourSearch search = NeighbourSearch::Hnsw;
+  // How gallery neighbours are found (retrieval/ann.h; config test.rerank.search): this
+  // structure when N = Q + G exceeds `approximate_above`, exactly otherwise. IVF: 0
+  // lists means about sqrt(G), and nprobe counts the cells compared with each cell
+  // (itself included); HNSW: efSearch is raised to the candidates asked for when lower.
+  AnnSpec neighbours = rerank_ann_defaults(AnnKind::Hnsw);
   int64_t approximate_above = 30000;
-  int ivf_lists = 0;    // 0: about sqrt(G)
-  int ivf_probe = 8;    // cells compared with each cell (itself included)
-  int hnsw_m = 16;
-  int hnsw_ef_construction = 64;
-  int hnsw_ef_search = 64;  // raised to the number of candidates asked for when lower
   std::uint64_t seed = 0;  // k-means initialisation, normaliser sample
 };
 
-NeighbourSearch parse_neighbour_search(const std::string& name);  // "exact", "ivf", "hnsw"
-const char* neighbour_search_name(NeighbourSearch search);
-
-// Re-ranked [Q, G] distances of query features [Q, D] against gallery features [G, D].
+// Re-ranked [Q, G] distances of query features [Q, D] against gallery features [G, D]:
+// rows follow the queries, columns the gallery; smaller is closer. Requires: float32
+// features of one dimension D (the kind's convention: unit rows for cosine / angular).
+// Deterministic for a given options.seed; uses the intra-op thread pool; throws Error
+// on empty inputs or mismatched dimensions.
 torch::Tensor rerank_k_reciprocal(const torch::Tensor& query_features, const torch::Tensor& gallery_features,
                                   DistanceKind kind, const ReRankOptions& options = {});
 

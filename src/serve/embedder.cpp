@@ -149,4 +149,8 @@ std::string Embedder::preprocessing() const {
   return s;
 }
 
+IndexModel Embedder::index_model(const std::string& weights) const {
+  return {fingerprint_, config_.to_yaml(false), weights, preprocessing(), dim_};
+}
+
 }  // namespace toonreid

@@ -3,6 +3,12 @@
 // with input.align the face chain (chips cached in face.cache_dir). The fingerprint
 // identifies weights + input settings, so that an index refuses queries embedded by
 // another model.
+//
+// Convention: embeddings are float32 [N, dim], row i the i-th input, each row of unit
+// length (cosine = inner product). Construction throws ConfigError for settings that
+// contradict the checkpoint's own input pipeline and Error for a missing or unreadable
+// checkpoint. embed() is for one thread at a time (it writes the chip cache);
+// find_faces() and embed_chips() may be called from many threads at once.
 #pragma once
 
 #include <memory>
@@ -17,6 +23,7 @@
 #include "data/transforms.h"
 #include "face/face_aligner.h"
 #include "model/reid_model.h"
+#include "serve/gallery_index.h"
 
 namespace toonreid {
 
@@ -57,6 +64,10 @@ class Embedder {
   int64_t max_pixels() const { return config_.get_int("input.max_pixels"); }
   const std::string& fingerprint() const { return fingerprint_; }
   std::string preprocessing() const;  // "112x112, aligned (ssd, dlib, letterbox), flip averaged"
+  // What a gallery index built with this embedder records (GalleryIndex::create): the
+  // fingerprint, the merged config, `weights` as the index is to reopen them (empty: the
+  // config's pretrained network), the preprocessing and the embedding size.
+  IndexModel index_model(const std::string& weights) const;
 
  private:
   const Config& config_;

@@ -21,6 +21,7 @@
 #include <numeric>
 #include <set>
 
+#include "core/config.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/text.h"
@@ -31,21 +32,12 @@ namespace toonreid {
 
 namespace fs = std::filesystem;
 
-IndexKind parse_index_kind(const std::string& name) {
-  if (name == "flat" || name == "exact") return IndexKind::Flat;
-  if (name == "ivf") return IndexKind::Ivf;
-  if (name == "hnsw") return IndexKind::Hnsw;
-  throw Error("index: unknown kind '" + name + "' (flat, ivf or hnsw)");
+void add_index_options(ConfigSchema& schema) {
+  schema.describe_section("index", "The gallery index's search structure (toonreid index build; the build's flags override).");
+  add_ann_options(schema, "index", gallery_ann_defaults(AnnKind::Exact), "Search structure of a new gallery index");
 }
 
-const char* index_kind_name(IndexKind kind) {
-  switch (kind) {
-    case IndexKind::Flat: return "flat";
-    case IndexKind::Ivf: return "ivf";
-    case IndexKind::Hnsw: return "hnsw";
-  }
-  return "?";
-}
+IndexOptions index_options(const Config& config) { return ann_options(config, "index"); }
 
 namespace {
 
@@ -86,27 +78,20 @@ torch::Tensor unit_rows(const torch::Tensor& x) {
 // every kind takes add_with_ids and remove_ids by item id.
 std::unique_ptr<faiss::Index> make_index(const IndexOptions& options, int64_t dim, const float* train, int64_t n) {
   std::unique_ptr<faiss::Index> inner;
-  if (options.kind == IndexKind::Hnsw) {
-    auto h = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim), std::max(2, options.hnsw_m),
-                                                    faiss::METRIC_INNER_PRODUCT);
-    h->hnsw.efSearch = std::max(1, options.hnsw_ef_search);
-    inner = std::move(h);
-  } else if (options.kind == IndexKind::Ivf && n > 0) {
+  if (options.kind == AnnKind::Ivf && n > 0) {
     // FAISS wants ~39 training points per list.
     const int64_t auto_lists = std::llround(4 * std::sqrt(static_cast<double>(n)));
-    const int64_t lists = std::clamp<int64_t>(options.ivf_lists > 0 ? options.ivf_lists : auto_lists, 1, std::max<int64_t>(1, n / 39));
-    auto* quantizer = new faiss::IndexFlatIP(static_cast<int>(dim));
-    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, static_cast<std::size_t>(dim), static_cast<std::size_t>(lists),
-                                                     faiss::METRIC_INNER_PRODUCT);
-    ivf->own_fields = true;
-    ivf->train(n, train);
-    ivf->nprobe = static_cast<std::size_t>(std::clamp<int64_t>(options.ivf_probe, 1, lists));
+    IndexOptions ivf = options;
+    ivf.ivf_lists = static_cast<int>(
+        std::clamp<int64_t>(options.ivf_lists > 0 ? options.ivf_lists : auto_lists, 1, std::max<int64_t>(1, n / 39)));
     // IVF lists keep the item ids themselves (and removal by id): no id map around them,
     // whose renumbering after a removal assumes the inner index shifts its rows.
-    return ivf;
-  } else {
-    inner = std::make_unique<faiss::IndexFlatIP>(static_cast<int>(dim));
+    return make_ann_index(ivf, dim, faiss::METRIC_INNER_PRODUCT, train, n);
   }
+  // Flat, HNSW, and an IVF index before its first vectors (searched exactly until then).
+  IndexOptions plain = options;
+  if (plain.kind == AnnKind::Ivf) plain.kind = AnnKind::Exact;
+  inner = make_ann_index(plain, dim, faiss::METRIC_INNER_PRODUCT);
   auto map = std::make_unique<faiss::IndexIDMap2>(inner.release());
   map->own_fields = true;
   return map;
@@ -136,11 +121,13 @@ std::vector<int64_t> row_ids(SqliteDb& db) {
 
 IndexOptions options_from_meta(SqliteDb& db) {
   IndexOptions o;
-  o.kind = parse_index_kind(meta(db, "index_kind"));
+  o.kind = parse_ann_kind(meta(db, "index_kind"));
   o.ivf_lists = std::stoi(meta(db, "ivf_lists"));
   o.ivf_probe = std::stoi(meta(db, "ivf_probe"));
   o.hnsw_m = std::stoi(meta(db, "hnsw_m"));
   o.hnsw_ef_search = std::stoi(meta(db, "hnsw_ef_search"));
+  // Indexes written before it was recorded were built with FAISS's default (40).
+  if (has_meta(db, "hnsw_ef_construction")) o.hnsw_ef_construction = std::stoi(meta(db, "hnsw_ef_construction"));
   return o;
 }
 
@@ -170,11 +157,12 @@ void GalleryIndex::create(const fs::path& dir, const IndexModel& model, const In
              {"weights", model.weights},
              {"preprocessing", model.preprocessing},
              {"dim", std::to_string(model.dim)},
-             {"index_kind", index_kind_name(options.kind)},
+             {"index_kind", ann_kind_name(options.kind)},
              {"ivf_lists", std::to_string(options.ivf_lists)},
              {"ivf_probe", std::to_string(options.ivf_probe)},
              {"hnsw_m", std::to_string(options.hnsw_m)},
              {"hnsw_ef_search", std::to_string(options.hnsw_ef_search)},
+             {"hnsw_ef_construction", std::to_string(options.hnsw_ef_construction)},
              {"generation", "0"}})
       set_meta(db, k, v);
     t.commit();
@@ -525,7 +513,7 @@ std::pair<int64_t, int64_t> GalleryIndex::replay() {
       ids.push_back(id);
       data.insert(data.end(), v.begin(), v.end());
     }
-    if (options_.kind == IndexKind::Ivf && index_->ntotal == 0)
+    if (options_.kind == AnnKind::Ivf && index_->ntotal == 0)
       index_ = make_index(options_, model_.dim, data.data(), static_cast<int64_t>(ids.size()));
     index_->add_with_ids(static_cast<int64_t>(ids.size()), data.data(), ids.data());
   }
@@ -535,7 +523,7 @@ std::pair<int64_t, int64_t> GalleryIndex::replay() {
 
 void GalleryIndex::drop_from_structure(const std::vector<int64_t>& ids) {
   if (ids.empty()) return;
-  if (options_.kind == IndexKind::Hnsw) {
+  if (options_.kind == AnnKind::Hnsw) {
     // FAISS cannot take nodes out of an HNSW graph: they are hidden from results until
     // the next snapshot rebuilds the graph.
     hidden_.insert(ids.begin(), ids.end());
@@ -548,7 +536,7 @@ void GalleryIndex::drop_from_structure(const std::vector<int64_t>& ids) {
 
 void GalleryIndex::write_snapshot() {
   if (mode_ != OpenMode::ReadWrite) throw Error(dir_.string() + ": opened read-only");
-  if (options_.kind == IndexKind::Hnsw && !hidden_.empty()) {
+  if (options_.kind == AnnKind::Hnsw && !hidden_.empty()) {
     index_ = build_from_rows();  // the graph without the removed nodes
     hidden_.clear();
   }
@@ -575,7 +563,7 @@ void GalleryIndex::write_snapshot() {
 }
 
 void GalleryIndex::maybe_snapshot() {
-  const int64_t limit = options_.kind == IndexKind::Hnsw
+  const int64_t limit = options_.kind == AnnKind::Hnsw
                             ? std::min<int64_t>(policy_.hnsw_max_log, std::max<int64_t>(policy_.min_log, llround(policy_.fraction * rows_)))
                             : std::max<int64_t>(policy_.min_log, llround(policy_.fraction * static_cast<double>(rows_)));
   if (log_ > limit) write_snapshot();
@@ -640,7 +628,7 @@ std::vector<int64_t> GalleryIndex::add(std::vector<GalleryItem> items, const tor
   }
   if (on_step) on_step("committed");
   // An IVF index is trained on its first vectors; later additions never retrain it.
-  if (options_.kind == IndexKind::Ivf && index_->ntotal == 0)
+  if (options_.kind == AnnKind::Ivf && index_->ntotal == 0)
     index_ = make_index(options_, model_.dim, data, static_cast<int64_t>(items.size()));
   index_->add_with_ids(static_cast<int64_t>(items.size()), data, ids.data());
   for (std::size_t i = 0; i < items.size(); ++i) {

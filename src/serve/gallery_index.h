@@ -47,26 +47,25 @@
 
 #include "retrieval/open_set_score.h"
 
+#include "retrieval/ann.h"
+
 namespace faiss {
 struct Index;
 }
 
 namespace toonreid {
 
+class Config;
+class ConfigSchema;
 class SqliteDb;
 class SqliteStatement;
 
-enum class IndexKind { Flat, Ivf, Hnsw };
-IndexKind parse_index_kind(const std::string& name);  // "flat" (exact), "ivf", "hnsw"
-const char* index_kind_name(IndexKind kind);
-
-struct IndexOptions {
-  IndexKind kind = IndexKind::Flat;
-  int ivf_lists = 0;   // 0: about 4 sqrt(N) at the first add, at most N / 39
-  int ivf_probe = 16;
-  int hnsw_m = 32;
-  int hnsw_ef_search = 64;
-};
+// The gallery's search structure (retrieval/ann.h; AnnSpec's member defaults are the
+// gallery's). IVF with ivf_lists 0: about 4 sqrt(N) cells at the first add, at most N / 39.
+// Config: index.search and its parameters (add_index_options).
+using IndexOptions = AnnSpec;
+void add_index_options(ConfigSchema& schema);
+IndexOptions index_options(const Config& config);
 
 enum class OpenMode { ReadWrite, ReadOnly };
 
@@ -106,7 +105,7 @@ struct IndexStats {
   int64_t items = 0, identities = 0, generation = 0, dim = 0;
   int64_t log = 0;  // changes since the snapshot (replayed on open)
   std::map<std::string, int64_t> domains;
-  IndexKind kind = IndexKind::Flat;
+  AnnKind kind = AnnKind::Exact;
   std::string fingerprint, preprocessing;
   bool calibrated = false;
 };
@@ -116,6 +115,10 @@ struct IndexStats {
 // id. Exposed for benchmarks (bench_search).
 std::unique_ptr<faiss::Index> make_search_structure(const IndexOptions& options, int64_t dim, const float* train, int64_t n);
 
+// An open gallery folder (the layout above): the items, their vectors and the search
+// structure over them, for search and for changes. Thread-safe: searches share a lock,
+// changes take it exclusively. Throws Error naming the folder or file for a missing,
+// locked, foreign or unreadable index, and for vectors of another dimension.
 class GalleryIndex {
  public:
   // Creates an empty index in `dir` (absent or empty). Throws Error otherwise.

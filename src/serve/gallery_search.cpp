@@ -229,7 +229,7 @@ std::vector<SearchResult> search_embeddings(const GalleryIndex& index, const tor
       for (const auto& hits : found)
         for (const auto& h : hits) item[h.item.id] = h.item;
       ReRankOptions rr;
-      rr.search = NeighbourSearch::Exact;
+      rr.neighbours.kind = AnnKind::Exact;
       const torch::Tensor d = rerank_k_reciprocal(qn, index.vectors(ids), DistanceKind::Euclidean, rr).contiguous();
       for (int64_t i = 0; i < q.size(0); ++i) {
         std::vector<GalleryHit> hits;
@@ -332,7 +332,7 @@ nlohmann::json to_json(const std::vector<SearchResult>& results) {
 
 nlohmann::json to_json(const IndexStats& s) {
   return {{"items", s.items},          {"identities", s.identities}, {"domains", s.domains},
-          {"kind", index_kind_name(s.kind)}, {"dim", s.dim},           {"generation", s.generation},
+          {"kind", ann_kind_name(s.kind)}, {"dim", s.dim},           {"generation", s.generation},
           {"fingerprint", s.fingerprint},    {"preprocessing", s.preprocessing}, {"calibrated", s.calibrated}};
 }
 

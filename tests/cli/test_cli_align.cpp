@@ -28,9 +28,11 @@ TEST(AlignCli, AlignedCopyResumesAndReportsCorruptImages) {
   EXPECT_TRUE(contains(a.out, "paths: ")) << a.out;
   EXPECT_TRUE(fs::exists(dir / "aligned/alignment.csv"));
   EXPECT_EQ(read_image(dir / "aligned/images/Toon_0001/P00001.jpg").size(), cv::Size(150, 150));
-  auto again = run_cli("align --data " + toons + " --out " + out + " --quiet face.detectors=[ssd]");
+  // run.threads applies here as in every command that loads a config (it was ignored).
+  auto again = run_cli("align --data " + toons + " --out " + out + " --quiet face.detectors=[ssd] run.threads=1");
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_TRUE(contains(again.out, "aligned 0 image(s)")) << again.out;
+  EXPECT_TRUE(contains(again.out, "1 compute threads")) << again.out;
   EXPECT_TRUE(contains(again.out, "16 reused")) << again.out;
   // A split alone, and a corrupt image: reported by name, exit code 3, the rest aligned.
   { std::ofstream(dir / "toons/images/Toon_0001/P00002.jpg", std::ios::binary) << "not a jpeg"; }

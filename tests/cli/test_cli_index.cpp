@@ -13,6 +13,32 @@ namespace fs = std::filesystem;
 using testing::contains;
 using testing::run_cli;
 
+// The index's search structure: from the config (index.search, a FAISS-style description)
+// or the --index flag over it; a description that is not one is refused by name.
+TEST(IndexCli, SearchStructureComesFromTheConfigOrADescription) {
+  testing::TempDir dir;
+  const std::string data = (dir / "toons").string();
+  ASSERT_EQ(run_cli("synth --out " + data + " --identities 4 --photos 2 --cartoons 2 --size 64 --seed 5 --quiet").code, 0);
+  const std::string build = "index build --config " + testing::source_dir() + "/configs/tiny.yaml --data " + data +
+                            " --split test --domain photo --quiet --out ";
+  auto kind_of = [&](const std::string& index) {
+    auto stats = run_cli("index stats --index " + index + " --json --quiet");
+    return nlohmann::json::parse(stats.out.substr(stats.out.find('{')))["kind"].get<std::string>();
+  };
+  auto by_config = run_cli(build + (dir / "a").string() + " 'index.search=HNSW16,efSearch=40'");
+  ASSERT_EQ(by_config.code, 0) << by_config.out;
+  EXPECT_EQ(kind_of((dir / "a").string()), "hnsw");
+  auto by_flag = run_cli(build + (dir / "b").string() + " --index 'IVF,nprobe=2' index.search=hnsw");
+  ASSERT_EQ(by_flag.code, 0) << by_flag.out;
+  EXPECT_EQ(kind_of((dir / "b").string()), "ivf");
+  auto bad = run_cli(build + (dir / "c").string() + " --index LSH16");
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_TRUE(contains(bad.out, "'LSH16'")) << bad.out;
+  auto bad_config = run_cli(build + (dir / "d").string() + " index.search=HNSW32,nprobe=3");
+  EXPECT_EQ(bad_config.code, 1) << bad_config.out;
+  EXPECT_TRUE(contains(bad_config.out, "index.search")) << bad_config.out;
+}
+
 TEST(IndexCli, BuildSearchAddRemoveAndRefuseAnotherModel) {
   testing::TempDir dir;
   const std::string data = (dir / "toons").string();

@@ -1,4 +1,5 @@
 #include "engine/lr_schedule.h"
+#include "engine/solver.h"
 
 #include <gtest/gtest.h>
 

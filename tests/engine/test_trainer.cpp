@@ -9,7 +9,10 @@
 #include "toonreid_schema.h"
 #include "data/synth/synth_dataset.h"
 #include "data/transforms.h"
+#include "engine/batch_source.h"
 #include "engine/hooks.h"
+#include "engine/trainer_builder.h"
+#include "model/resnet.h"
 #include "eval/cross_domain.h"
 #include "model/model_checkpoint.h"
 #include "retrieval/features.h"
@@ -53,10 +56,10 @@ TEST(Trainer, TinyConfigLearnsTheSyntheticFaces) {
   Config config = tiny_config(schema, {"solver.epochs=10", "solver.milestones=[8]"});
   testing::TempDir out;
   Dataset train = toons().split("train"), test = toons().split("test");
-  Trainer trainer(config, train, out.path());
-  const double before = c2p_map(trainer.model(), config, test);
-  trainer.train();
-  const double after = c2p_map(trainer.model(), config, test);
+  auto trainer = build_trainer(config, train, out.path());
+  const double before = c2p_map(trainer->model(), config, test);
+  trainer->train();
+  const double after = c2p_map(trainer->model(), config, test);
   std::printf("C2P mAP on 12 unseen identities: %.3f at initialisation, %.3f after 10 epochs (chance ~0.1)\n", before,
               after);
   EXPECT_GT(after, before + 0.05);
@@ -71,10 +74,10 @@ void expect_resume_exact(const std::vector<std::string>& options) {
   Config config = tiny_config(schema, o);
   Dataset train = toons().split("train");
   testing::TempDir a, b;
-  Trainer straight(config, train, a.path());
-  straight.train();
+  auto straight = build_trainer(config, train, a.path());
+  straight->train();
   {
-    Trainer part(config, train, b.path());
+    auto part = build_trainer(config, train, b.path());
     // Train one epoch only, then checkpoint, as if interrupted.
     struct StopAfterOne : TrainerHook {
       void after_epoch(Trainer& t, const EpochStats&) override {
@@ -82,15 +85,15 @@ void expect_resume_exact(const std::vector<std::string>& options) {
         throw std::runtime_error("interrupted");
       }
     };
-    part.add_hook(std::make_unique<StopAfterOne>());
-    EXPECT_THROW(part.train(), std::runtime_error);
+    part->add_hook(std::make_unique<StopAfterOne>());
+    EXPECT_THROW(part->train(), std::runtime_error);
   }
-  Trainer resumed(config, train, b.path());
-  resumed.resume(b / "checkpoints/last.pt");
-  EXPECT_EQ(resumed.epoch(), 1);
-  resumed.train();
-  EXPECT_EQ(resumed.iteration(), straight.iteration());
-  auto pa = straight.model()->named_parameters(), pb = resumed.model()->named_parameters();
+  auto resumed = build_trainer(config, train, b.path());
+  resumed->resume(b / "checkpoints/last.pt");
+  EXPECT_EQ(resumed->epoch(), 1);
+  resumed->train();
+  EXPECT_EQ(resumed->iteration(), straight->iteration());
+  auto pa = straight->model()->named_parameters(), pb = resumed->model()->named_parameters();
   for (const auto& item : pa) {
     const torch::Tensor& other = pb[item.key()];
     EXPECT_TRUE(torch::allclose(item.value(), other, 1e-5, 1e-6)) << item.key();
@@ -111,10 +114,11 @@ TEST(Trainer, TrainingIsDeterministic) {
   Config config = tiny_config(schema, {"solver.epochs=1", "train.max_batches_per_epoch=3"});
   Dataset train = toons().split("train");
   testing::TempDir a, b;
-  Trainer one(config, train, a.path()), two(config, train, b.path());
-  one.train();
-  two.train();
-  auto pa = one.model()->named_parameters(), pb = two.model()->named_parameters();
+  auto one = build_trainer(config, train, a.path());
+  auto two = build_trainer(config, train, b.path());
+  one->train();
+  two->train();
+  auto pa = one->model()->named_parameters(), pb = two->model()->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
 }
 
@@ -122,18 +126,18 @@ TEST(Trainer, CheckpointRebuildsTheSameModel) {
   ConfigSchema schema = toonreid_schema();
   Config config = tiny_config(schema, {"solver.epochs=1", "train.max_batches_per_epoch=2"});
   testing::TempDir out;
-  Trainer trainer(config, toons().split("train"), out.path());
-  trainer.add_hook(std::make_unique<CheckpointHook>());
-  trainer.train();
+  auto trainer = build_trainer(config, toons().split("train"), out.path());
+  trainer->add_hook(std::make_unique<CheckpointHook>());
+  trainer->train();
   ASSERT_TRUE(fs::exists(out / "model_final.pt"));
   ASSERT_TRUE(fs::exists(out / "checkpoints/last.pt"));
   LoadedModel loaded = load_model_checkpoint(out / "model_final.pt", schema);
-  EXPECT_EQ(loaded.info.identities, trainer.identities());
+  EXPECT_EQ(loaded.info.identities, trainer->identities());
   EXPECT_EQ(loaded.info.epoch, 1);
-  trainer.model()->eval();
+  trainer->model()->eval();
   torch::NoGradGuard no_grad;
   torch::Tensor x = torch::randn({3, 3, 64, 64});
-  EXPECT_TRUE(torch::allclose(trainer.model()->embed(x), loaded.model->embed(x), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(trainer->model()->embed(x), loaded.model->embed(x), 1e-5, 1e-6));
   EXPECT_THROW(load_model_checkpoint(out / "config.yaml", schema), Error);
   EXPECT_THROW(load_model_checkpoint(out / "missing.pt", schema), Error);
 }
@@ -142,8 +146,8 @@ TEST(Trainer, NonFiniteLossStopsWithAClearErrorAndKeepsTheLastCheckpoint) {
   ConfigSchema schema = toonreid_schema();
   Config config = tiny_config(schema, {"solver.epochs=3", "train.max_batches_per_epoch=2"});
   testing::TempDir out;
-  Trainer trainer(config, toons().split("train"), out.path());
-  trainer.add_hook(std::make_unique<CheckpointHook>());
+  auto trainer = build_trainer(config, toons().split("train"), out.path());
+  trainer->add_hook(std::make_unique<CheckpointHook>());
   // After the first epoch, poison a weight: the next loss is NaN.
   struct Poison : TrainerHook {
     void after_epoch(Trainer& t, const EpochStats&) override {
@@ -152,9 +156,9 @@ TEST(Trainer, NonFiniteLossStopsWithAClearErrorAndKeepsTheLastCheckpoint) {
       t.model()->parameters().front().fill_(std::numeric_limits<float>::quiet_NaN());
     }
   };
-  trainer.add_hook(std::make_unique<Poison>());
+  trainer->add_hook(std::make_unique<Poison>());
   try {
-    trainer.train();
+    trainer->train();
     FAIL() << "expected TrainingDiverged";
   } catch (const TrainingDiverged& e) {
     std::string msg = e.what();
@@ -170,13 +174,75 @@ TEST(Trainer, FrozenStagesStayFixedDuringTraining) {
   ConfigSchema schema = toonreid_schema();
   Config config = tiny_config(schema, {"solver.epochs=1", "train.max_batches_per_epoch=2", "solver.freeze_stages=2"});
   testing::TempDir out;
-  Trainer trainer(config, toons().split("train"), out.path());
+  auto trainer = build_trainer(config, toons().split("train"), out.path());
   std::vector<torch::Tensor> before;
-  for (auto& m : trainer.model()->backbone().stage(1)) for (auto& p : m->parameters()) before.push_back(p.clone());
-  trainer.train();
+  for (auto& m : trainer->model()->backbone().stage(1)) for (auto& p : m->parameters()) before.push_back(p.clone());
+  trainer->train();
   std::size_t i = 0;
-  for (auto& m : trainer.model()->backbone().stage(1))
+  for (auto& m : trainer->model()->backbone().stage(1))
     for (auto& p : m->parameters()) EXPECT_TRUE(torch::equal(p, before[i++]));
+}
+
+// The trainer from its parts alone: a small ResNet, tensors in memory, an optimiser and
+// an objective; no config, no files. Four identities, each a colour pattern in both
+// domains plus noise: the classifier must learn them and the loss must fall, with the LR
+// the schedule hook sets reaching the steps.
+TEST(Trainer, TrainsOnAnInMemoryBatchSourceWithoutConfigOrFiles) {
+  torch::manual_seed(3);
+  const int identities = 4, per_identity = 8;
+  torch::Tensor patterns = torch::rand({identities, 3, 8, 8});
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels, domains;
+  for (int i = 0; i < identities; ++i)
+    for (int j = 0; j < per_identity; ++j) {
+      const torch::Tensor x = patterns[i].repeat_interleave(4, 1).repeat_interleave(4, 2);  // 8x8 -> 32x32
+      images.push_back((x + 0.3 * torch::randn({3, 32, 32}) - 0.5) / 0.25);
+      labels.push_back(i);
+      domains.push_back(j % 2);
+    }
+  auto batches = std::make_unique<TensorBatchSource>(torch::stack(images), torch::tensor(labels),
+                                                     torch::tensor(domains), /*batch_size=*/16, /*seed=*/5);
+  ReidModel model(std::make_shared<ResNet>(ResNetSpec{false, {1, 1, 1, 1}, false}, /*last_stride=*/1),
+                  EmbeddingHead(512, identities, Pooling::Average, NeckFeature::AfterBN));
+  OptimizerOptions adam;
+  adam.kind = "adam";
+  adam.base_lr = 1e-3;
+  ModelOptimizer optimizer = build_optimizer(model, adam);
+  ObjectiveOptions loss;
+  loss.triplet.soft_margin = true;
+  Objective objective(loss, identities, 512, torch::kCPU);
+  TrainerOptions options;
+  options.epochs = 8;
+  Trainer trainer(model, {"a", "b", "c", "d"}, std::move(batches), std::move(optimizer), std::move(objective), options,
+                  "/nonexistent-output-dir-unused");
+  LrScheduleOptions schedule;
+  schedule.warmup_epochs = 2;
+  schedule.warmup_factor = 0.5;
+  schedule.milestones = {6};
+  schedule.epochs = 8;
+  trainer.add_hook(std::make_unique<LrScheduleHook>(schedule));
+  struct Record : TrainerHook {
+    std::vector<EpochStats> epochs;
+    std::vector<double> lrs;
+    void after_iteration(Trainer&, const IterationStats& s) override { lrs.push_back(s.lr); }
+    void after_epoch(Trainer&, const EpochStats& s) override { epochs.push_back(s); }
+  };
+  auto record = std::make_unique<Record>();
+  Record* seen = record.get();
+  trainer.add_hook(std::move(record));
+  trainer.train();
+  EXPECT_FALSE(fs::exists("/nonexistent-output-dir-unused/config.yaml"));
+  ASSERT_EQ(seen->epochs.size(), 8u);
+  ASSERT_EQ(seen->lrs.size(), 16u);  // 32 samples in batches of 16, 8 epochs
+  EXPECT_NEAR(seen->lrs.front(), 0.5e-3, 1e-12);  // warm-up starts at half the base LR
+  EXPECT_NEAR(seen->lrs[4], 1e-3, 1e-12);         // epoch 3: warmed up
+  EXPECT_NEAR(seen->lrs.back(), 1e-4, 1e-12);     // after the milestone
+  const double first = seen->epochs.front().mean_losses.at("total"), last = seen->epochs.back().mean_losses.at("total");
+  std::printf("in-memory training: loss %.3f -> %.3f, accuracy %.2f -> %.2f\n", first, last,
+              seen->epochs.front().mean_accuracy, seen->epochs.back().mean_accuracy);
+  EXPECT_LT(last, 0.7 * first);
+  EXPECT_GE(seen->epochs.back().mean_accuracy, 0.9);
+  EXPECT_EQ(trainer.iteration(), 16);
 }
 
 }  // namespace

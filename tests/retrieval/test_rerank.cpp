@@ -122,32 +122,32 @@ TEST(ReRank, ApproximateGalleryNeighboursStayCloseToExact) {
   const std::vector<int> gl(gl_t.data_ptr<int64_t>(), gl_t.data_ptr<int64_t>() + ng);
   for (DistanceKind kind : {DistanceKind::Euclidean, DistanceKind::Cosine}) {
     ReRankOptions exact;
-    exact.search = NeighbourSearch::Exact;
+    exact.neighbours.kind = AnnKind::Exact;
     const torch::Tensor reference = rerank_k_reciprocal(q, g, kind, exact);
     const double reference_map = evaluate_retrieval(reference, ql, gl).mAP;
     const double plain_map = evaluate_retrieval(pairwise_distances(q, g, kind), ql, gl).mAP;
     EXPECT_GT(reference_map, plain_map + 0.01);  // re-ranking matters here, so the check means something
-    for (NeighbourSearch search : {NeighbourSearch::Ivf, NeighbourSearch::Hnsw}) {
+    for (AnnKind search : {AnnKind::Ivf, AnnKind::Hnsw}) {
       ReRankOptions o;
-      o.search = search;
+      o.neighbours.kind = search;
       o.approximate_above = 0;
-      o.ivf_lists = 40;
+      o.neighbours.ivf_lists = 40;
       const torch::Tensor approx = rerank_k_reciprocal(q, g, kind, o);
       const double map = evaluate_retrieval(approx, ql, gl).mAP;
-      EXPECT_NEAR(map, reference_map, 0.005) << neighbour_search_name(search) << " " << distance_name(kind);
+      EXPECT_NEAR(map, reference_map, 0.005) << ann_kind_name(search) << " " << distance_name(kind);
       // Below the threshold the exact pass runs: bit for bit the reference.
       o.approximate_above = nq + ng;
-      EXPECT_TRUE(torch::equal(rerank_k_reciprocal(q, g, kind, o), reference)) << neighbour_search_name(search);
+      EXPECT_TRUE(torch::equal(rerank_k_reciprocal(q, g, kind, o), reference)) << ann_kind_name(search);
     }
   }
   // Fewer gallery items than k: the rows the search leaves short are completed exactly.
   ReRankOptions tiny;
   tiny.approximate_above = 0;
   const torch::Tensor small = rerank_k_reciprocal(q.narrow(0, 0, 5), g.narrow(0, 0, 12), DistanceKind::Euclidean, tiny);
-  tiny.search = NeighbourSearch::Exact;
+  tiny.neighbours.kind = AnnKind::Exact;
   EXPECT_LT((small - rerank_k_reciprocal(q.narrow(0, 0, 5), g.narrow(0, 0, 12), DistanceKind::Euclidean, tiny)).abs().max().item<float>(), 1e-5);
-  EXPECT_EQ(parse_neighbour_search("hnsw"), NeighbourSearch::Hnsw);
-  EXPECT_THROW(parse_neighbour_search("lsh"), Error);
+  EXPECT_EQ(parse_ann_kind("hnsw"), AnnKind::Hnsw);
+  EXPECT_THROW(parse_ann_kind("lsh"), Error);
 }
 
 TEST(RankAdjustment, UncertainQueryBorrowsItsNeighboursTopMatch) {

@@ -33,9 +33,9 @@ torch::Tensor vectors_near(int64_t c, int n, int64_t dim) {
   return v;
 }
 
-class GalleryIndexKinds : public ::testing::TestWithParam<IndexKind> {};
+class GalleryAnnKinds : public ::testing::TestWithParam<AnnKind> {};
 
-TEST_P(GalleryIndexKinds, AddRemoveSearchStayConsistent) {
+TEST_P(GalleryAnnKinds, AddRemoveSearchStayConsistent) {
   torch::manual_seed(3);
   testing::TempDir dir;
   IndexOptions o;
@@ -72,7 +72,7 @@ TEST_P(GalleryIndexKinds, AddRemoveSearchStayConsistent) {
   EXPECT_EQ(search_embeddings(again, vectors_near(4, 1, 16), {"q"}, by_identity)[0].hits[0].item.identity, "Person_4");
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, GalleryIndexKinds, ::testing::Values(IndexKind::Flat, IndexKind::Ivf, IndexKind::Hnsw));
+INSTANTIATE_TEST_SUITE_P(Kinds, GalleryAnnKinds, ::testing::Values(AnnKind::Exact, AnnKind::Ivf, AnnKind::Hnsw));
 
 struct Crash : std::runtime_error {
   Crash() : std::runtime_error("injected crash") {}
@@ -247,7 +247,7 @@ TEST(GalleryIndex, HnswRemovalsAreHiddenUntilTheNextSnapshot) {
   torch::manual_seed(9);
   testing::TempDir dir;
   IndexOptions o;
-  o.kind = IndexKind::Hnsw;
+  o.kind = AnnKind::Hnsw;
   GalleryIndex::create(dir / "g", model_of(16), o);
   {
     GalleryIndex index(dir / "g");
@@ -280,7 +280,7 @@ TEST(GalleryIndex, BadInputIsRefusedByName) {
   EXPECT_THROW(index.add(items("A", 1), nan), Error);
   EXPECT_EQ(index.stats().items, 0);
   EXPECT_TRUE(index.search(torch::randn({2, 8}), 5)[0].empty());
-  EXPECT_THROW(parse_index_kind("lsh"), Error);
+  EXPECT_THROW(parse_ann_kind("lsh"), Error);
 }
 
 // A calibration for model_of(16): plain distances of the best image, or snorm against a

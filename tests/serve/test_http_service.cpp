@@ -38,7 +38,7 @@ class HttpService : public ::testing::Test {
     data_ = synth::generate(o, dir_ / "toons");
     config_ = std::make_unique<Config>(load_config(schema_, testing::source_dir() + "/configs/tiny.yaml"));
     embedder_ = std::make_unique<Embedder>(*config_, "");
-    GalleryIndex::create(dir_ / "gallery", {embedder_->fingerprint(), config_->to_yaml(), "", embedder_->preprocessing(), embedder_->dim()}, {});
+    GalleryIndex::create(dir_ / "gallery", embedder_->index_model(""), {});
     index_ = std::make_unique<GalleryIndex>(dir_ / "gallery");
     std::vector<ImageRecord> photos;
     for (const auto& r : data_.records())
@@ -360,7 +360,7 @@ TEST(HttpServiceAligned, NothingOfAQueryIsWritten) {
   const Config config = load_config(schema, testing::source_dir() + "/configs/synth_demo.yaml",
                                     {"input.align=true", "face.cache_dir=" + (dir / "cache").string()});
   Embedder embedder(config, "");
-  GalleryIndex::create(dir / "gallery", {embedder.fingerprint(), config.to_yaml(), "", embedder.preprocessing(), embedder.dim()}, {});
+  GalleryIndex::create(dir / "gallery", embedder.index_model(""), {});
   GalleryIndex index(dir / "gallery");
   std::vector<ImageRecord> photos;
   for (const auto& r : data.records())
