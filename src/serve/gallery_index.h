@@ -45,9 +45,8 @@
 
 #include <torch/types.h>
 
-#include "retrieval/open_set_score.h"
-
 #include "retrieval/ann.h"
+#include "retrieval/open_set_score.h"
 
 namespace faiss {
 struct Index;
