@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 DEMO_DIR ?= demo_out
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench clean install-python
 
 all: build
 
@@ -47,6 +47,14 @@ bench: build
 	./$(BUILD_DIR)/bench/bench_loader --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	./bench/compare_pytorch.sh $(BUILD_DIR)
 	./bench/compare_numpy.sh $(BUILD_DIR)
+
+# The Python module into a site folder (default: the user's site-packages of the system
+# Python; PYTHON_SITE=DIR for a venv's or any other).
+PYTHON_SITE ?= $(shell /usr/bin/python3 -c 'import site; print(site.getusersitepackages())')
+install-python: build
+	mkdir -p $(PYTHON_SITE)
+	rm -rf $(PYTHON_SITE)/toonreid && cp -r $(BUILD_DIR)/python/toonreid $(PYTHON_SITE)/toonreid
+	@echo "installed: $(PYTHON_SITE)/toonreid"
 
 clean:
 	rm -rf $(BUILD_DIR) $(DEMO_DIR)
