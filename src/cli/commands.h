@@ -34,5 +34,6 @@ void add_search_command(CLI::App& app, Context& ctx);
 void add_scan_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
 void add_launch_command(CLI::App& app, Context& ctx);
+void add_export_command(CLI::App& app, Context& ctx);
 
 }  // namespace toonreid::cli

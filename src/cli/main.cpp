@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   cli::add_ensemble_command(app, ctx);
   cli::add_mine_command(app, ctx);
   cli::add_pipeline_command(app, ctx);
+  cli::add_export_command(app, ctx);
   cli::add_launch_command(app, ctx);
 
   try {

@@ -151,4 +151,27 @@ int launch_local_ranks(const std::string& program, const std::vector<std::string
   return first_failure;
 }
 
+int run_program(const std::string& program, const std::vector<std::string>& args,
+                const std::map<std::string, std::string>& environment) {
+  std::vector<std::string> argv_strings{program};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    if (environment.count(entry.substr(0, entry.find('='))) == 0) env_strings.push_back(entry);
+  }
+  for (const auto& [k, v] : environment) env_strings.push_back(k + "=" + v);
+  std::vector<char*> argv = pointers(argv_strings), envp = pointers(env_strings);
+  const pid_t pid = fork();
+  if (pid < 0) throw Error("cannot start " + program + ": " + std::strerror(errno));
+  if (pid == 0) {
+    execvpe(program.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw Error("waiting for " + program + ": " + std::strerror(errno));
+  return exit_code_of(status);
+}
+
 }  // namespace toonreid

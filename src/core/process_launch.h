@@ -5,6 +5,7 @@
 // and reports that first failure's exit status.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,5 +24,11 @@ struct LaunchOptions {
 // them. Returns 0 when all succeed, else the first failure's exit code (128 + signal
 // number for a signal). Throws Error for invalid options or when a process cannot start.
 int launch_local_ranks(const std::string& program, const std::vector<std::string>& args, const LaunchOptions& options);
+
+// Runs `program` (looked up in PATH when it has no slash) with `args`, this process's
+// environment with `environment`'s entries set over it, and waits for it. Returns its exit
+// code (128 + signal number for a signal; 127 when it cannot be executed).
+int run_program(const std::string& program, const std::vector<std::string>& args,
+                const std::map<std::string, std::string>& environment = {});
 
 }  // namespace toonreid
