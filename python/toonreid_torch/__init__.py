@@ -9,6 +9,8 @@ pytorch` writes. Needs only torch (and numpy for `to_input`):
 `model.meta` says how inputs are made (size, mean/std, face chip geometry) and where the
 weights come from (their licence applies).
 """
+import json
+
 import torch
 
 from .nets import (DlibResNet, EmbeddingHead, IBN, ResNet, ToonreidEmbedder, build)  # noqa: F401
@@ -24,6 +26,7 @@ def read(file):
         saved = torch.load(file, map_location="cpu")
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ValueError("%s: not a toonreid export (expected format %s)" % (file, FORMAT))
+    saved["meta"] = json.loads(saved["meta"])
     return saved
 
 

@@ -52,6 +52,7 @@ def export(source, out, opset=13):
                                                                     meta["architecture"]["embedding_dim"]))
         onnx.checker.check_model(proto)
         onnx.save(proto, staged)
+        os.chmod(staged, 0o644)  # mkstemp makes it private; a model file is not
         os.replace(staged, out)
     except BaseException:
         if os.path.exists(staged):

@@ -11,7 +11,7 @@ void add_export_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "export", "Write a model's embedding network for PyTorch (toonreid_torch.load) or ONNX runtimes");
   struct Args {
-    std::string config, weights, format = "pytorch", out, python = "python3";
+    std::string config, weights, format = "pytorch", out, python = "/usr/bin/python3";
     int opset = 13;
     std::vector<std::string> overrides;
   };
@@ -23,7 +23,7 @@ void add_export_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--format", args->format, "pytorch (a torch.load file) or onnx")
       ->check(CLI::IsMember({"pytorch", "onnx"}));
   cmd->add_option("--out", args->out, "Output file")->required();
-  cmd->add_option("--python", args->python, "onnx: the Python with torch and onnx (default python3)");
+  cmd->add_option("--python", args->python, "onnx: the Python with torch and onnx (default /usr/bin/python3, where Debian installs python3-torch)");
   cmd->add_option("--opset", args->opset, "onnx: the operator set")->check(CLI::Range(9, 17));
   cmd->add_option("overrides", args->overrides, "Config overrides key.sub=value");
   cmd->callback([args, &ctx] {

@@ -1,41 +1,15 @@
 #include "model/torch_export.h"
 
 #include <ATen/core/Dict.h>
-#include <ATen/core/List.h>
 #include <nlohmann/json.hpp>
-#include <torch/serialize.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace toonreid {
-
-namespace {
-
-// JSON as the IValues pickle_save writes as Python dicts, lists and scalars.
-c10::IValue to_ivalue(const nlohmann::json& j) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::object: {
-      c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
-      for (const auto& [k, v] : j.items()) d.insert(k, to_ivalue(v));
-      return d;
-    }
-    case nlohmann::json::value_t::array: {
-      c10::impl::GenericList l(c10::AnyType::get());
-      for (const auto& v : j) l.push_back(to_ivalue(v));
-      return l;
-    }
-    case nlohmann::json::value_t::string: return j.get<std::string>();
-    case nlohmann::json::value_t::boolean: return j.get<bool>();
-    case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned: return j.get<int64_t>();
-    case nlohmann::json::value_t::number_float: return j.get<double>();
-    case nlohmann::json::value_t::null: return c10::IValue();
-    default: throw Error("export: metadata of an unsupported JSON type");
-  }
-}
-
-}  // namespace
 
 bool exported_entry(const std::string& name) { return name.rfind("head.classifier.", 0) != 0; }
 
@@ -49,9 +23,25 @@ void write_torch_export(ReidModel& model, const nlohmann::json& meta, const std:
   for (const auto& b : model->named_buffers()) keep(b.key(), b.value());
   c10::impl::GenericDict top(c10::StringType::get(), c10::AnyType::get());
   top.insert("format", std::string(kTorchExportFormat));
-  top.insert("meta", to_ivalue(meta));
+  // As JSON text: torch 1.13's weights-only unpickler has no opcode for floats (BINFLOAT).
+  top.insert("meta", meta.dump());
   top.insert("state_dict", state);
-  const std::vector<char> bytes = torch::pickle_save(top);
+  // pickle_save's zip layout, but with untagged dicts and lists: its type tags
+  // (torch.jit._pickle.restore_type_tag) are refused by torch.load(weights_only=True).
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler([&](const char* b, size_t n) { pickled.insert(pickled.end(), b, b + n); }, nullptr,
+                              nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(top);
+  pickler.stop();
+  std::vector<char> bytes;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* b, size_t n) -> size_t {
+      bytes.insert(bytes.end(), static_cast<const char*>(b), static_cast<const char*>(b) + n);
+      return n;
+    });
+    torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
+  }  // the writer ends the zip on destruction
   try {
     write_file_atomically(file, std::string_view(bytes.data(), bytes.size()));
   } catch (const std::exception& e) {

@@ -3,7 +3,7 @@
 // torch.load(file, weights_only=True) accepts it and nothing in it runs code.
 //
 //   {"format": "toonreid.export/1",
-//    "meta": {...},                       // what the reader needs to rebuild the network
+//    "meta": "{...}",                     // JSON text: what the reader needs to rebuild the network
 //    "state_dict": {name: tensor, ...}}   // PyTorch's names: backbone.*, head.bnneck.*
 //
 // The classifier (head.classifier.*) is left out: it scores training identities and

@@ -28,7 +28,7 @@ struct ExportRequest {
   std::string weights;  // checkpoint; empty: the config's pretrained network
   ExportFormat format = ExportFormat::PyTorch;
   std::filesystem::path out;
-  std::string python = "python3";  // onnx: the interpreter with torch and onnx
+  std::string python = "/usr/bin/python3";  // onnx: the interpreter with torch and onnx (Debian python3-torch)
   int onnx_opset = 13;
 };
 

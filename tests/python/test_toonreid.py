@@ -119,3 +119,49 @@ def write_png(path, rgb):
     raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
                      chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_export_pytorch_and_onnx_give_toonreid_embeddings(tmp_path):
+    """Parity of `toonreid export` with `toonreid extract` on lossless (PNG) pictures of the
+    network's input size, so that both sides see the same pixels."""
+    import csv
+    import json
+
+    import torch
+
+    import toonreid_torch
+
+    root = tmp_path / "synth"
+    run("synth", "--out", str(root), "--identities", "3", "--photos", "2", "--cartoons", "2", "--size", "150",
+        "--seed", "5", "--quiet")
+    pictures = {}
+    rng = np.random.default_rng(5)
+    for jpg in sorted((root / "images").rglob("*.jpg")):  # the same layout, lossless pictures
+        picture = rng.integers(0, 255, size=(150, 150, 3)).astype(np.uint8)
+        png = jpg.with_suffix(".png")
+        write_png(png, picture)
+        jpg.unlink()
+        pictures[png.resolve()] = picture
+    run("extract", "--config", DEMO, "--data", str(root), "--split", "test", "--out", str(tmp_path / "x"), "--quiet",
+        "data.root=" + str(root))
+    expected = np.load(tmp_path / "x" / "features.npy")
+    rows = list(csv.DictReader(open(tmp_path / "x" / "records.csv")))
+    chips = np.stack([pictures[(tmp_path / "x" / r["path"]).resolve()] for r in rows])
+
+    run("export", "--config", DEMO, "--format", "pytorch", "--out", str(tmp_path / "dlib.pt"), "--quiet")
+    model = toonreid_torch.load(str(tmp_path / "dlib.pt"))
+    assert model.meta["architecture"]["backbone"] == "dlib_resnet" and "public domain" in model.meta["weights"]["licence"]
+    with torch.no_grad():
+        got = model(toonreid_torch.to_input(chips, model.meta)).numpy()
+    assert np.abs(got - expected).max() <= 1e-4
+    # plain tensors only: the file loads without running code
+    assert set(torch.load(str(tmp_path / "dlib.pt"), weights_only=True)) == {"format", "meta", "state_dict"}
+
+    run("export", "--config", DEMO, "--format", "onnx", "--out", str(tmp_path / "dlib.onnx"), "--quiet")
+    import onnx
+    proto = onnx.load(str(tmp_path / "dlib.onnx"))
+    onnx.checker.check_model(proto)
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["toonreid"])
+    assert meta["input"]["mean"] == model.meta["input"]["mean"]
+    with pytest.raises(AssertionError, match="unknown --format|format"):
+        run("export", "--config", DEMO, "--format", "tflite", "--out", str(tmp_path / "x.bin"))
