@@ -20,7 +20,7 @@ PACKAGES=(
   # files written by torch.save / torchvision.
   python3-torch python3-torchvision python3-numpy python3-pil
   # The Python module (python/) and its tests (tests/python/, run by make test).
-  pybind11-dev python3-dev python3-pytest
+  pybind11-dev python3-dev python3-pytest python3-onnx
 )
 # npm fetches the pretrained weights. Machines whose Node.js comes from elsewhere
 # (nodesource, nvm) already have an npm that conflicts with Debian's package.

@@ -20,10 +20,7 @@ FORMAT = "toonreid.export/1"
 
 def read(file):
     """The export's dict: format, meta and state_dict (tensors on the CPU)."""
-    try:
-        saved = torch.load(file, map_location="cpu", weights_only=True)
-    except TypeError:  # torch before 1.13 has no weights_only
-        saved = torch.load(file, map_location="cpu")
+    saved = torch.load(file, map_location="cpu", weights_only=True)  # tensors and built-ins only: runs no code
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ValueError("%s: not a toonreid export (expected format %s)" % (file, FORMAT))
     saved["meta"] = json.loads(saved["meta"])

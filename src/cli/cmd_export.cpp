@@ -1,5 +1,5 @@
 // toonreid export (--weights CKPT [--config C] | --config C) --format pytorch|onnx --out FILE
-//                 [--python python3] [--opset 13] [key=value ...]
+//                 [--python /usr/bin/python3] [--opset 13] [key=value ...]
 #include <iostream>
 
 #include "cli/commands.h"
@@ -7,7 +7,7 @@
 
 namespace toonreid::cli {
 
-void add_export_command(CLI::App& app, Context& ctx) {
+void add_export_command(CLI::App& app, Context&) {
   auto* cmd = app.add_subcommand(
       "export", "Write a model's embedding network for PyTorch (toonreid_torch.load) or ONNX runtimes");
   struct Args {
@@ -26,8 +26,7 @@ void add_export_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--python", args->python, "onnx: the Python with torch and onnx (default /usr/bin/python3, where Debian installs python3-torch)");
   cmd->add_option("--opset", args->opset, "onnx: the operator set")->check(CLI::Range(9, 17));
   cmd->add_option("overrides", args->overrides, "Config overrides key.sub=value");
-  cmd->callback([args, &ctx] {
-    (void)ctx;
+  cmd->callback([args] {
     RunSetup run = export_setup(args->config, args->weights, args->overrides);
     ExportRequest request;
     request.weights = args->weights;

@@ -35,9 +35,20 @@ int exit_code_of(int status) {
   return 1;
 }
 
+// This process's environment with `set`'s variables replaced.
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& set) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    if (set.count(entry.substr(0, entry.find('='))) == 0) env.push_back(entry);
+  }
+  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+  return env;
+}
+
 // The environment of one rank: this process's, with the job's variables replaced.
 std::vector<std::string> rank_environment(const LaunchOptions& o, int local_rank) {
-  const std::map<std::string, std::string> job = {
+  return environment_with({
       {"RANK", std::to_string(o.node_rank * o.nproc + local_rank)},
       {"WORLD_SIZE", std::to_string(o.nnodes * o.nproc)},
       {"LOCAL_RANK", std::to_string(local_rank)},
@@ -45,14 +56,7 @@ std::vector<std::string> rank_environment(const LaunchOptions& o, int local_rank
       {"GROUP_RANK", std::to_string(o.node_rank)},
       {"MASTER_ADDR", o.master_addr},
       {"MASTER_PORT", std::to_string(o.master_port)},
-  };
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry = *e;
-    if (job.count(entry.substr(0, entry.find('='))) == 0) env.push_back(entry);
-  }
-  for (const auto& [k, v] : job) env.push_back(k + "=" + v);
-  return env;
+  });
 }
 
 std::vector<char*> pointers(std::vector<std::string>& strings) {
@@ -155,12 +159,7 @@ int run_program(const std::string& program, const std::vector<std::string>& args
                 const std::map<std::string, std::string>& environment) {
   std::vector<std::string> argv_strings{program};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry = *e;
-    if (environment.count(entry.substr(0, entry.find('='))) == 0) env_strings.push_back(entry);
-  }
-  for (const auto& [k, v] : environment) env_strings.push_back(k + "=" + v);
+  std::vector<std::string> env_strings = environment_with(environment);
   std::vector<char*> argv = pointers(argv_strings), envp = pointers(env_strings);
   const pid_t pid = fork();
   if (pid < 0) throw Error("cannot start " + program + ": " + std::strerror(errno));

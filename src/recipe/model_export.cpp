@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "core/hash.h"
 #include "core/process_launch.h"
 #include "face/face_aligner.h"
 #include "model/torch_export.h"
@@ -40,19 +39,6 @@ std::string weights_licence(const Config& model_config, const std::string& weigh
     start = "the initial weights " + pretrained + " (their own licence applies)";
   if (weights.empty()) return "pretrained network: " + start;
   return "fine-tuned by toonreid from " + start + "; the training data's terms of use may apply to the result";
-}
-
-std::string model_fingerprint(ReidModel& model) {
-  Fnv1a f;
-  auto add = [&](const std::string& name, const torch::Tensor& value) {
-    if (!exported_entry(name)) return;
-    const torch::Tensor t = value.to(torch::kCPU).contiguous();
-    f.add(name);
-    f.add(t.data_ptr(), static_cast<std::size_t>(t.numel() * t.element_size()));
-  };
-  for (const auto& p : model->named_parameters()) add(p.key(), p.value());
-  for (const auto& b : model->named_buffers()) add(b.key(), b.value());
-  return f.hex();
 }
 
 }  // namespace
@@ -91,7 +77,6 @@ nlohmann::json export_metadata(const ReidModel& model, const Config& mc, const C
                   {"whole_image", config.get_string("test.whole_image")}};
   meta["weights"] = {{"source", weights.empty() ? "pretrained: " + mc.get_string("model.pretrained") : weights},
                      {"licence", weights_licence(mc, weights)}};
-  meta["fingerprint"] = model_fingerprint(m);
   return meta;
 }
 

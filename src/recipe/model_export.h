@@ -35,7 +35,7 @@ struct ExportRequest {
 // What the export records beside the weights: architecture (backbone, last_stride,
 // pooling, neck_feat, embedding_dim), input (size, mean, std, channels, resize), face
 // (align, chip_size, padding, template, detectors), test (flip_average, l2_normalize,
-// whole_image), weights (source, licence), fingerprint.
+// whole_image), weights (source, licence).
 nlohmann::json export_metadata(const ReidModel& model, const Config& model_config, const Config& config,
                                const std::string& weights);
 
